@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh Debian + Python 3.11 machine: system packages the tests and the
+# corpus builder use, a virtual environment, and audiogen with its dev extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3.11}
+APT_PKGS="fluidsynth fluid-soundfont-gm ffmpeg"
+
+missing=""
+for cmd in fluidsynth ffmpeg; do command -v "$cmd" >/dev/null 2>&1 || missing=1; done
+[ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || missing=1
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APT_PKGS
+  elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APT_PKGS
+  else
+    echo "warning: install $APT_PKGS yourself (tests that need them are skipped)" >&2
+  fi
+fi
+
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/pip" install -q --upgrade pip
+# TORCH_PKGS lets a machine choose its torch build (e.g. a CUDA wheel index); the project only
+# requires torch>=2.4.
+if [ -z "${TORCH_PKGS:-}" ] && [ -d /etc/xdg/pip ]; then
+  TORCH_PKGS="torch==2.14.1 torchaudio==2.11.0"  # the builds this workplace keeps on disk
+fi
+"$VENV/bin/pip" install -q ${TORCH_PKGS:-torch torchaudio}
+"$VENV/bin/pip" install -q -e ".[dev]"
