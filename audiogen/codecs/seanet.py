@@ -1,0 +1,333 @@
+"""SEANet encoder/decoder (EnCodec's convolutional autoencoder), causal or not.
+
+Module names mirror the peers so weight import is a rename: every layer sits in
+``layers`` (a ``ModuleList``), a convolution wrapper holds the torch conv as ``conv`` and an
+optional ``GroupNorm`` as ``norm``, a residual block holds ``block`` and ``shortcut``, and the
+LSTM wrapper holds ``lstm``. That is exactly HF transformers' layout; the ``encodec``
+package differs only by ``model`` / ``conv.conv`` / ``convtr.convtr``.
+
+Padding follows EnCodec so that imported weights give the same numbers:
+
+- the input of a strided conv is padded on the right so that the last window is full
+  (``extra_padding``), which makes ``frames = ceil(T / hop)`` and lets the decoder rebuild
+  at least ``T`` samples;
+- causal convs put all fixed padding on the left, non-causal ones split it, the extra
+  sample of an odd split going left;
+- reflect padding of an input shorter than the pad first appends zeros (reflection needs
+  ``length > pad``) and cuts them off again afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import weight_norm
+
+NORMS = ("weight_norm", "time_group_norm", "none")
+
+
+def extra_padding(length: int, *, kernel_size: int, stride: int, padding_total: int) -> int:
+    """Right padding so that a strided conv's last window is full (EnCodec's rule).
+
+    ``kernel_size`` is the effective (dilated) kernel size.
+    """
+    n_frames = (length - kernel_size + padding_total) / stride + 1
+    ideal_length = (math.ceil(n_frames) - 1) * stride + (kernel_size - padding_total)
+    return ideal_length - length
+
+
+def pad1d(x: torch.Tensor, left: int, right: int, *, mode: str = "reflect") -> torch.Tensor:
+    """Pad the last axis of ``x [..., T]``; reflect works even when ``T <= pad``."""
+    if mode != "reflect":
+        return F.pad(x, (left, right), mode=mode)
+    length = x.shape[-1]
+    max_pad = max(left, right)
+    zeros = 0
+    if length <= max_pad:
+        # Reflection needs more samples than the pad: append zeros, reflect, drop them.
+        zeros = max_pad - length + 1
+        x = F.pad(x, (0, zeros))
+    padded = F.pad(x, (left, right), mode="reflect")
+    return padded[..., : padded.shape[-1] - zeros]
+
+
+def _check_norm(norm: str, causal: bool) -> None:
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    if norm == "time_group_norm" and causal:
+        # GroupNorm over time looks at the whole signal, so it cannot be causal.
+        raise ValueError("time_group_norm cannot be used with causal convolutions")
+
+
+class SConv1d(nn.Module):
+    """Conv1d with EnCodec padding and normalisation: ``[B, C_in, T] -> [B, C_out, ceil(T/s)]``."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        *,
+        stride: int = 1,
+        dilation: int = 1,
+        causal: bool = False,
+        norm: str = "weight_norm",
+        pad_mode: str = "reflect",
+    ) -> None:
+        super().__init__()
+        _check_norm(norm, causal)
+        conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride, dilation=dilation)
+        self.conv = weight_norm(conv) if norm == "weight_norm" else conv
+        if norm == "time_group_norm":
+            self.norm = nn.GroupNorm(1, out_channels)
+        self.causal = causal
+        self.pad_mode = pad_mode
+        self.stride = stride
+        self.effective_kernel = (kernel_size - 1) * dilation + 1
+        self.padding_total = self.effective_kernel - stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        extra = extra_padding(
+            x.shape[-1],
+            kernel_size=self.effective_kernel,
+            stride=self.stride,
+            padding_total=self.padding_total,
+        )
+        if self.causal:
+            x = pad1d(x, self.padding_total, extra, mode=self.pad_mode)
+        else:
+            right = self.padding_total // 2
+            x = pad1d(x, self.padding_total - right, right + extra, mode=self.pad_mode)
+        x = self.conv(x)
+        if hasattr(self, "norm"):
+            x = self.norm(x)
+        return x
+
+
+class SConvTranspose1d(nn.Module):
+    """Transposed conv that trims EnCodec's fixed padding: ``[B, C_in, F] -> [B, C_out, F*s]``."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        *,
+        stride: int = 1,
+        causal: bool = False,
+        norm: str = "weight_norm",
+        trim_right_ratio: float = 1.0,
+    ) -> None:
+        super().__init__()
+        _check_norm(norm, causal)
+        if not causal and trim_right_ratio != 1.0:
+            raise ValueError("trim_right_ratio != 1 only makes sense for causal convolutions")
+        conv = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride)
+        self.conv = weight_norm(conv) if norm == "weight_norm" else conv
+        if norm == "time_group_norm":
+            self.norm = nn.GroupNorm(1, out_channels)
+        padding_total = kernel_size - stride
+        # Only the fixed padding is trimmed here; the encoder's extra padding is removed
+        # at the very end by cutting the output to the input length.
+        if causal:
+            self.trim_right = math.ceil(padding_total * trim_right_ratio)
+        else:
+            self.trim_right = padding_total // 2
+        self.trim_left = padding_total - self.trim_right
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        if hasattr(self, "norm"):
+            y = self.norm(y)
+        return y[..., self.trim_left : y.shape[-1] - self.trim_right]
+
+
+class SLSTM(nn.Module):
+    """Unidirectional LSTM over time with a skip connection: ``[B, C, T] -> [B, C, T]``."""
+
+    def __init__(self, dim: int, *, num_layers: int = 2) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(dim, dim, num_layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(2, 0, 1)  # [T, B, C]: nn.LSTM's default layout
+        y, _ = self.lstm(x)
+        return (y + x).permute(1, 2, 0)
+
+
+class ResnetBlock(nn.Module):
+    """SEANet residual block: ELU, conv(k, dilation), ELU, conv(1), plus a shortcut."""
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        kernel_size: int = 3,
+        dilation: int = 1,
+        compress: int = 2,
+        true_skip: bool = False,
+        causal: bool = False,
+        norm: str = "weight_norm",
+        pad_mode: str = "reflect",
+    ) -> None:
+        super().__init__()
+        hidden = dim // compress
+        conv_args = dict(causal=causal, norm=norm, pad_mode=pad_mode)
+        self.block = nn.ModuleList(
+            [
+                nn.ELU(),
+                SConv1d(dim, hidden, kernel_size, dilation=dilation, **conv_args),
+                nn.ELU(),
+                SConv1d(hidden, dim, 1, **conv_args),
+            ]
+        )
+        self.shortcut = nn.Identity() if true_skip else SConv1d(dim, dim, 1, **conv_args)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x
+        for layer in self.block:
+            y = layer(y)
+        return self.shortcut(x) + y
+
+
+class SEANetEncoder(nn.Module):
+    """Waveform to latent frames: ``[B, channels, T] -> [B, dimension, ceil(T / hop)]``.
+
+    ``ratios`` are given in decoder (upsampling) order, as in EnCodec; the encoder applies
+    them reversed.
+    """
+
+    def __init__(
+        self,
+        *,
+        channels: int = 1,
+        dimension: int = 128,
+        n_filters: int = 32,
+        n_residual_layers: int = 1,
+        ratios: Sequence[int] = (8, 5, 4, 2),
+        kernel_size: int = 7,
+        last_kernel_size: int = 7,
+        residual_kernel_size: int = 3,
+        dilation_base: int = 2,
+        causal: bool = False,
+        norm: str = "weight_norm",
+        pad_mode: str = "reflect",
+        true_skip: bool = False,
+        compress: int = 2,
+        lstm_layers: int = 2,
+    ) -> None:
+        super().__init__()
+        self.hop_length = math.prod(ratios)
+        conv_args = dict(causal=causal, norm=norm, pad_mode=pad_mode)
+        width = n_filters
+        layers: list[nn.Module] = [SConv1d(channels, width, kernel_size, **conv_args)]
+        for ratio in reversed(ratios):
+            for j in range(n_residual_layers):
+                layers.append(
+                    ResnetBlock(
+                        width,
+                        kernel_size=residual_kernel_size,
+                        dilation=dilation_base**j,
+                        compress=compress,
+                        true_skip=true_skip,
+                        **conv_args,
+                    )
+                )
+            layers += [nn.ELU(), SConv1d(width, width * 2, ratio * 2, stride=ratio, **conv_args)]
+            width *= 2
+        if lstm_layers:
+            layers.append(SLSTM(width, num_layers=lstm_layers))
+        layers += [nn.ELU(), SConv1d(width, dimension, last_kernel_size, **conv_args)]
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class SEANetDecoder(nn.Module):
+    """Latent frames to waveform: ``[B, dimension, F] -> [B, channels, F * hop]``."""
+
+    def __init__(
+        self,
+        *,
+        channels: int = 1,
+        dimension: int = 128,
+        n_filters: int = 32,
+        n_residual_layers: int = 1,
+        ratios: Sequence[int] = (8, 5, 4, 2),
+        kernel_size: int = 7,
+        last_kernel_size: int = 7,
+        residual_kernel_size: int = 3,
+        dilation_base: int = 2,
+        causal: bool = False,
+        norm: str = "weight_norm",
+        pad_mode: str = "reflect",
+        true_skip: bool = False,
+        compress: int = 2,
+        lstm_layers: int = 2,
+        trim_right_ratio: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.hop_length = math.prod(ratios)
+        conv_args = dict(causal=causal, norm=norm, pad_mode=pad_mode)
+        width = n_filters * 2 ** len(ratios)
+        layers: list[nn.Module] = [SConv1d(dimension, width, kernel_size, **conv_args)]
+        if lstm_layers:
+            layers.append(SLSTM(width, num_layers=lstm_layers))
+        for ratio in ratios:
+            up = SConvTranspose1d(
+                width,
+                width // 2,
+                ratio * 2,
+                stride=ratio,
+                causal=causal,
+                norm=norm,
+                trim_right_ratio=trim_right_ratio,
+            )
+            layers += [nn.ELU(), up]
+            width //= 2
+            for j in range(n_residual_layers):
+                layers.append(
+                    ResnetBlock(
+                        width,
+                        kernel_size=residual_kernel_size,
+                        dilation=dilation_base**j,
+                        compress=compress,
+                        true_skip=true_skip,
+                        **conv_args,
+                    )
+                )
+        layers += [nn.ELU(), SConv1d(width, channels, last_kernel_size, **conv_args)]
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            z = layer(z)
+        return z
+
+
+def fold_weight_norm(module: nn.Module) -> int:
+    """Replace every weight-norm parametrisation in ``module`` by its plain weight, in place.
+
+    Inference then skips recomputing ``g * v / ||v||`` on every call. Returns the number of
+    convolutions folded. The folded tensor is the one the parametrisation computes, so
+    outputs are unchanged bit for bit.
+    """
+    folded = 0
+    for sub in module.modules():
+        if parametrize.is_parametrized(sub, "weight"):
+            parametrize.remove_parametrizations(sub, "weight", leave_parametrized=True)
+            folded += 1
+    return folded
+
+
+def has_weight_norm(module: nn.Module) -> bool:
+    """Whether any submodule still carries a weight-norm parametrisation."""
+    return any(parametrize.is_parametrized(m, "weight") for m in module.modules())
