@@ -1,0 +1,91 @@
+"""Fuse named conditions into what the LM consumes: cross-attention memory and/or a prefix.
+
+``cross`` conditions are concatenated along S into the cross-attention memory; ``prepend``
+conditions are concatenated, in the order the modes are given, into a prefix that the LM
+puts before its token embeddings (MusicGen-melody puts chroma first, then text).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from audiogen.conditioners.base import ConditionOutput
+
+FuseMode = Literal["cross", "prepend"]
+
+
+@dataclass
+class FusedCondition:
+    """cross: [B, Sc, D] | None, cross_mask: [B, Sc] bool | None,
+    prefix: [B, P, D] | None, prefix_mask: [B, P] bool | None."""
+
+    cross: torch.Tensor | None = None
+    cross_mask: torch.Tensor | None = None
+    prefix: torch.Tensor | None = None
+    prefix_mask: torch.Tensor | None = None
+
+    @property
+    def batch_size(self) -> int:
+        t = self.cross if self.cross is not None else self.prefix
+        return 0 if t is None else t.shape[0]
+
+    @staticmethod
+    def cat(items: Sequence[FusedCondition]) -> FusedCondition:
+        """Concatenate along the batch (e.g. cond and null for CFG), zero-padding S."""
+        return FusedCondition(
+            *_cat_padded([(i.cross, i.cross_mask) for i in items]),
+            *_cat_padded([(i.prefix, i.prefix_mask) for i in items]),
+        )
+
+
+def _cat_padded(
+    pairs: list[tuple[torch.Tensor | None, torch.Tensor | None]],
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    if all(e is None for e, _ in pairs):
+        return None, None
+    if any(e is None for e, _ in pairs):
+        raise ValueError("cannot batch conditions where only some items have this part")
+    s = max(e.shape[1] for e, _ in pairs)
+    embs, masks = [], []
+    for e, m in pairs:
+        pad = s - e.shape[1]
+        embs.append(torch.nn.functional.pad(e, (0, 0, 0, pad)))
+        masks.append(torch.nn.functional.pad(m, (0, pad), value=False))
+    return torch.cat(embs), torch.cat(masks)
+
+
+class ConditionFuser:
+    """Route each named condition to cross-attention or the prefix.
+
+    ``modes`` maps condition name → ``"cross"`` or ``"prepend"``; its order is the
+    concatenation order. Conditions not named are an error, so a typo cannot silently drop
+    a condition.
+    """
+
+    def __init__(self, modes: Mapping[str, FuseMode]) -> None:
+        bad = {k: v for k, v in modes.items() if v not in ("cross", "prepend")}
+        if bad:
+            raise ValueError(f"unknown fuse mode(s) {bad}; use 'cross' or 'prepend'")
+        self.modes = dict(modes)
+
+    def __call__(self, conditions: Mapping[str, ConditionOutput]) -> FusedCondition:
+        unknown = set(conditions) - set(self.modes)
+        if unknown:
+            raise ValueError(f"no fuse mode for condition(s) {sorted(unknown)}")
+        parts: dict[str, list[ConditionOutput]] = {"cross": [], "prepend": []}
+        for name, mode in self.modes.items():
+            if name in conditions:
+                parts[mode].append(conditions[name])
+        cross = _cat_seq(parts["cross"])
+        prefix = _cat_seq(parts["prepend"])
+        return FusedCondition(cross[0], cross[1], prefix[0], prefix[1])
+
+
+def _cat_seq(outs: list[ConditionOutput]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    if not outs:
+        return None, None
+    return torch.cat([o.emb for o in outs], dim=1), torch.cat([o.mask for o in outs], dim=1)

