@@ -127,7 +127,9 @@ class EuclideanCodebook(nn.Module):
     def _init_kmeans(self, x: torch.Tensor) -> None:
         embed, counts = kmeans(x, self.codebook_size, iters=self.kmeans_iters)
         self.embed.copy_(embed)
-        self.embed_avg.copy_(embed)
+        # embed_avg is an EMA of per-code *sums*, so it starts at mean * count; starting
+        # it at the mean (as EnCodec does) shrinks every codeword on the next update.
+        self.embed_avg.copy_(embed * counts[:, None])
         self.cluster_size.copy_(counts)
         self.inited.fill_(1.0)
         _broadcast(self.embed, self.embed_avg, self.cluster_size)
@@ -140,8 +142,15 @@ class EuclideanCodebook(nn.Module):
         n_dead = int(dead.sum())
         if n_dead:
             fresh = _sample_vectors(x, self.codebook_size)
-            self.embed.copy_(torch.where(dead[:, None], fresh, self.embed))
-            _broadcast(self.embed)
+            mask = dead[:, None]
+            self.embed.copy_(torch.where(mask, fresh, self.embed))
+            # Reset the running statistics too, or the next EMA step would recompute the
+            # replaced codewords from their stale averages and undo the replacement.
+            self.embed_avg.copy_(
+                torch.where(mask, fresh * self.threshold_ema_dead_code, self.embed_avg)
+            )
+            self.cluster_size.masked_fill_(dead, self.threshold_ema_dead_code)
+            _broadcast(self.embed, self.embed_avg, self.cluster_size)
         return n_dead
 
     @torch.no_grad()
@@ -158,13 +167,14 @@ class EuclideanCodebook(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Quantize ``x [N, D]`` -> (codewords ``[N, D]``, codes ``[N]``); updates in training."""
-        if self.training and not bool(self.inited.item()):
-            self._init_kmeans(x.detach())
+        if self.training:
+            if not bool(self.inited.item()):
+                self._init_kmeans(x.detach())
+            # Dead codes (judged on past usage) are replaced before assignment so the
+            # fresh codewords can win points of this very batch.
+            self._replace_dead_codes(x.detach())
         codes = self.quantize(x.detach())
         if self.training:
-            # Dead codes are judged on the statistics before this batch, then the batch
-            # updates the averages with the assignments it actually made.
-            self._replace_dead_codes(x.detach())
             self._ema_update(x.detach(), codes)
         return self.decode(codes), codes
 
