@@ -1,0 +1,95 @@
+"""``audiogen codec encode|decode`` and ``audiogen import encodec|hf-encodec``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    """Add the ``codec`` command group and the ``import`` command group."""
+    p = subparsers.add_parser("codec", help="encode audio to codec tokens and decode them back")
+    sub = p.add_subparsers(dest="codec_command", metavar="SUBCOMMAND")
+
+    enc = sub.add_parser("encode", help="audio file -> codes (.npz)")
+    enc.add_argument("input", type=Path, help="audio file (resampled / mixed to the codec's)")
+    enc.add_argument("-o", "--out", type=Path, required=True, help="codes file to write (.npz)")
+    enc.add_argument("--codec", type=Path, required=True, metavar="DIR", help="codec directory")
+    enc.add_argument(
+        "--bandwidth", type=float, metavar="KBPS", help="one of the codec's target bandwidths"
+    )
+    enc.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    enc.set_defaults(func=_encode)
+
+    dec = sub.add_parser("decode", help="codes (.npz) -> audio file")
+    dec.add_argument("input", type=Path, help="codes written by 'audiogen codec encode'")
+    dec.add_argument("-o", "--out", type=Path, required=True, help="audio file to write")
+    dec.add_argument("--codec", type=Path, required=True, metavar="DIR", help="codec directory")
+    dec.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    dec.set_defaults(func=_decode)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+    imp = subparsers.add_parser("import", help="convert peer weights into an audiogen directory")
+    add_import_commands(imp.add_subparsers(dest="import_command", metavar="KIND"))
+    imp.set_defaults(func=lambda args: (imp.print_help(), 2)[1])
+
+
+def add_import_commands(import_sub) -> None:
+    """Add the codec kinds to an ``import`` subparser group (shareable with other models)."""
+    e = import_sub.add_parser(
+        "encodec",
+        help="state dict of the `encodec` package (24 kHz or 48 kHz)",
+        description=(
+            "Import an `encodec` package checkpoint such as encodec_24khz-d7cc33bc.th. "
+            "A .safetensors file is read directly; any other file is read with "
+            "torch.load(weights_only=True), which accepts tensors only and refuses "
+            "pickled code. The 48 kHz model is recognised by its group-norm weights."
+        ),
+    )
+    e.add_argument("src", type=Path, help="state dict file (.th / .pt / .safetensors)")
+    e.add_argument("--out", type=Path, required=True, help="codec directory to write")
+    e.set_defaults(func=_import, kind="encodec")
+
+    h = import_sub.add_parser(
+        "hf-encodec",
+        help="HF transformers EncodecModel directory (e.g. MusicGen's encodec_32khz)",
+        description=(
+            "Import a local HF EncodecModel directory (config.json + model.safetensors, "
+            "or pytorch_model.bin read with torch.load(weights_only=True)). Nothing is "
+            "downloaded."
+        ),
+    )
+    h.add_argument("src", type=Path, help="local directory")
+    h.add_argument("--out", type=Path, required=True, help="codec directory to write")
+    h.set_defaults(func=_import, kind="hf-encodec")
+
+
+def _encode(args: argparse.Namespace) -> int:
+    from audiogen.codecs.files import encode_file, load_codec
+
+    codec = load_codec(args.codec, device=args.device)
+    r = encode_file(args.input, args.out, codec=codec, bandwidth=args.bandwidth)
+    print(
+        f"wrote {r.path}: {r.num_codebooks} codebooks x {r.num_frames} frames "
+        f"({r.seconds:.2f} s, {r.kbps:.2f} kbps)"
+    )
+    return 0
+
+
+def _decode(args: argparse.Namespace) -> int:
+    from audiogen.codecs.files import decode_file, load_codec
+
+    codec = load_codec(args.codec, device=args.device)
+    print(f"wrote {decode_file(args.input, args.out, codec=codec)}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from audiogen.codecs.files import import_codec
+
+    codec = import_codec(args.kind, args.src, args.out)
+    print(
+        f"wrote {args.out}: {codec.sample_rate} Hz, {codec.channels} ch, "
+        f"{codec.quantizer.n_q} codebooks of {codec.cardinality}, {codec.frame_rate} Hz frames"
+    )
+    return 0
