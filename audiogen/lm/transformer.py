@@ -1,0 +1,223 @@
+"""MusicGen's decoder blocks: pre-norm self-attention -> cross-attention -> GELU FFN.
+
+No biases in attention or FFN projections (as MusicGen). Attention runs through
+``torch.nn.functional.scaled_dot_product_attention`` (xformers is not needed: SDPA picks
+flash / memory-efficient kernels on GPU). Self-attention projections are fused into one
+``[3D, D]`` matmul and cross-attention K/V into one ``[2D, D]`` matmul, so a decode step
+issues few, larger matmuls.
+
+Shapes: hidden ``[B, S, D]``; heads ``[B, H, S, Dh]``; cross source ``[B, Sc, D]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class KVCache:
+    """Preallocated self-attention cache for all layers, written in place.
+
+    k, v: ``[L, B, H, max_len, Dh]``. ``length`` is the number of filled positions; a
+    step writes at ``[length, length + S)`` and never reallocates.
+    """
+
+    def __init__(
+        self,
+        *,
+        num_layers: int,
+        batch: int,
+        num_heads: int,
+        head_dim: int,
+        max_len: int,
+        dtype: torch.dtype,
+        device: torch.device | str,
+    ) -> None:
+        shape = (num_layers, batch, num_heads, max_len, head_dim)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self.max_len = max_len
+        self.length = 0
+
+    def reset(self) -> None:
+        self.length = 0
+
+
+@dataclass
+class CrossKV:
+    """Cross-attention keys/values of every layer, computed once per generation.
+
+    k, v: lists of ``[B, H, Sc, Dh]``. mask: ``[B, 1, 1, Sc]`` bool or None.
+    keep: ``[B, 1, 1]`` float, 0 for rows with no valid key, or None when every row has one.
+    """
+
+    k: list[torch.Tensor]
+    v: list[torch.Tensor]
+    mask: torch.Tensor | None
+    keep: torch.Tensor | None = None
+
+
+def cross_attn_mask(
+    cross_mask: torch.Tensor | None, dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """``[B, Sc]`` bool (True = attend) -> (SDPA mask ``[B, 1, 1, Sc]``, keep ``[B, 1, 1]``).
+
+    A row with no valid key (the CFG null condition) gives NaN under SDPA. HF's default SDPA
+    path returns 0 for such rows and audiocraft's null condition (zero embeddings, no mask)
+    also contributes 0, so we unmask the row to avoid NaN and zero its output with ``keep``.
+    """
+    if cross_mask is None:
+        return None, None
+    m = cross_mask.bool()
+    has_key = m.any(dim=-1)
+    keep = None
+    if not bool(has_key.all()):
+        keep = has_key.to(dtype)[:, None, None]
+    m = m | ~has_key[:, None]
+    return m[:, None, None, :], keep
+
+
+class SelfAttention(nn.Module):
+    """Causal multi-head self-attention with a fused QKV projection."""
+
+    def __init__(self, *, dim: int, num_heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.dropout = dropout
+        self.in_proj = nn.Linear(dim, 3 * dim, bias=False)
+        self.out_proj = nn.Linear(dim, dim, bias=False)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        *,
+        cache: KVCache | None = None,
+        layer: int = 0,
+        start: int = 0,
+    ) -> torch.Tensor:
+        """x: ``[B, S, D]`` at absolute positions ``[start, start + S)``. With a cache, K/V
+        are written into it at those positions and attention reads the filled prefix."""
+        b, s, d = x.shape
+        qkv = self.in_proj(x).view(b, s, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, S, Dh]
+        if cache is not None:
+            end = start + s
+            cache.k[layer, :, :, start:end] = k
+            cache.v[layer, :, :, start:end] = v
+            k = cache.k[layer, :, :, :end]
+            v = cache.v[layer, :, :, :end]
+        p = self.dropout if self.training else 0.0
+        if s == 1:
+            # One query at the newest position may see every cached key: no mask at all.
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+        elif start == 0:
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        else:
+            kv_len = k.shape[2]
+            qpos = torch.arange(start, start + s, device=x.device)[:, None]
+            mask = torch.arange(kv_len, device=x.device)[None] <= qpos
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        return self.out_proj(out.transpose(1, 2).reshape(b, s, d))
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention from the LM sequence to condition embeddings ``[B, Sc, D]``."""
+
+    def __init__(self, *, dim: int, num_heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.dropout = dropout
+        self.q_proj = nn.Linear(dim, dim, bias=False)
+        self.kv_proj = nn.Linear(dim, 2 * dim, bias=False)
+        self.out_proj = nn.Linear(dim, dim, bias=False)
+
+    def project_kv(self, cross: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """cross ``[B, Sc, D]`` -> k, v ``[B, H, Sc, Dh]`` (done once per generation)."""
+        b, sc, _ = cross.shape
+        kv = self.kv_proj(cross).view(b, sc, 2, self.num_heads, self.head_dim)
+        k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)
+        return k, v
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        *,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: torch.Tensor | None,
+        keep: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        b, s, d = x.shape
+        q = self.q_proj(x).view(b, s, self.num_heads, self.head_dim).transpose(1, 2)
+        p = self.dropout if self.training else 0.0
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        out = self.out_proj(out.transpose(1, 2).reshape(b, s, d))
+        return out if keep is None else out * keep
+
+
+class FeedForward(nn.Module):
+    """``fc2(gelu(fc1(x)))`` without biases."""
+
+    def __init__(self, *, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden, bias=False)
+        self.fc2 = nn.Linear(hidden, dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class DecoderLayer(nn.Module):
+    """Pre-norm block: ``x + SA(LN(x))``, ``+ CA(LN(x))`` (if cross), ``+ FFN(LN(x))``."""
+
+    def __init__(
+        self,
+        *,
+        dim: int,
+        num_heads: int,
+        ffn_dim: int,
+        cross_attention: bool,
+        norm_eps: float = 1e-5,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.norm_self = nn.LayerNorm(dim, eps=norm_eps)
+        self.self_attn = SelfAttention(dim=dim, num_heads=num_heads, dropout=dropout)
+        self.norm_cross: nn.LayerNorm | None = None
+        self.cross_attn: CrossAttention | None = None
+        if cross_attention:
+            self.norm_cross = nn.LayerNorm(dim, eps=norm_eps)
+            self.cross_attn = CrossAttention(dim=dim, num_heads=num_heads, dropout=dropout)
+        self.norm_ffn = nn.LayerNorm(dim, eps=norm_eps)
+        self.ffn = FeedForward(dim=dim, hidden=ffn_dim)
+        self.dropout = dropout
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x, self.dropout, self.training) if self.dropout else x
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        *,
+        layer: int,
+        start: int = 0,
+        cache: KVCache | None = None,
+        cross_kv: CrossKV | None = None,
+    ) -> torch.Tensor:
+        """x: ``[B, S, D]``; returns ``[B, S, D]``."""
+        x = x + self._drop(self.self_attn(self.norm_self(x), cache=cache, layer=layer, start=start))
+        if self.cross_attn is not None and cross_kv is not None:
+            h = self.cross_attn(
+                self.norm_cross(x),
+                k=cross_kv.k[layer],
+                v=cross_kv.v[layer],
+                mask=cross_kv.mask,
+                keep=cross_kv.keep,
+            )
+            x = x + self._drop(h)
+        return x + self._drop(self.ffn(self.norm_ffn(x)))
