@@ -109,8 +109,9 @@ def save_checkpoint(
     root = checkpoints_dir(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:06d}"
+    for stale in root.glob(".tmp-step_*"):  # left by a process killed mid-save
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     structure, tensors = flatten_state(state)
     with atomic_path(tmp / MODEL) as p:
