@@ -22,7 +22,9 @@ def tone(seconds: float, freq: float = 440.0, sr: int = SR, channels: int = 1, a
     return np.stack([x] * channels, axis=1)
 
 
-def write_tone(path: Path, seconds: float = 2.0, freq: float = 440.0, sr: int = SR, channels: int = 1):
+def write_tone(
+    path: Path, seconds: float = 2.0, freq: float = 440.0, sr: int = SR, channels: int = 1
+):
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, tone(seconds, freq, sr, channels), sr)
     return path
@@ -72,7 +74,12 @@ def write_fma_metadata(root: Path, rows: list[dict]) -> None:
     with open(meta / "genres.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["genre_id", "#tracks", "parent", "title", "top_level"])
-        for gid, title, parent in ((21, "Hip-Hop", 0), (12, "Rock", 0), (25, "Punk", 12), (15, "Electronic", 0)):
+        for gid, title, parent in (
+            (21, "Hip-Hop", 0),
+            (12, "Rock", 0),
+            (25, "Punk", 12),
+            (15, "Electronic", 0),
+        ):
             w.writerow([gid, 10, parent, title, parent or gid])
 
 
@@ -144,7 +151,9 @@ def write_broken_tree(root: Path) -> dict[str, str]:
     x[100] = np.nan
     sf.write(root / "nan.wav", x, SR, subtype="FLOAT")
     write_tone(root / "short.wav", 0.2)
-    (root / "garbage.mp3").write_bytes(b"\xff\xfb" + bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8)))
+    (root / "garbage.mp3").write_bytes(
+        b"\xff\xfb" + bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8))
+    )
     (root / "notaudio.wav").write_text("hello, I am text")
     return {
         "empty.wav": "empty",

@@ -20,7 +20,10 @@ def _cfg(out, **kw):
 
 
 def _facts(manifest):
-    return [(i.piece, i.description, i.split, i.bpm, i.key, i.instruments) for i in read_manifest(manifest)]
+    return [
+        (i.piece, i.description, i.split, i.bpm, i.key, i.instruments)
+        for i in read_manifest(manifest)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +87,9 @@ def test_midi_source_ddsp_and_broken_piece(tmp_path):
     pm.instruments.append(inst)
     pm.write(str(src / "scale.mid"))
     (src / "broken.mid").write_bytes(b"MThd\x00\x00\x00\x06garbage")
-    cfg = CorpusConfig(sources=[f"midi:{src}"], out=tmp_path / "out", renderer="ddsp", sample_rate=16000)
+    cfg = CorpusConfig(
+        sources=[f"midi:{src}"], out=tmp_path / "out", renderer="ddsp", sample_rate=16000
+    )
     result = build_corpus(cfg, progress=False)
     (item,) = result.report.items
     # The source is a D major scale; the rendering is transposed and says so truthfully.

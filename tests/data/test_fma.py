@@ -11,7 +11,9 @@ def test_fma_index_captions_splits_and_broken(fma_root):
     assert sorted(by_id) == [2, 140, 1482]
     food = by_id[2]
     assert food.split == "train" and food.genre == "Hip-Hop" and food.title == "Food"
-    assert "Hip-Hop" in food.description and "AWOL" in food.description and "chill" in food.description
+    assert (
+        "Hip-Hop" in food.description and "AWOL" in food.description and "chill" in food.description
+    )
     assert 1.9 < food.duration < 2.2 and food.sample_rate == 22050 and food.channels == 1
     wires = by_id[140]
     assert wires.split == "valid" and "Punk" in wires.description and "Rock" in wires.description

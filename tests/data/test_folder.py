@@ -26,7 +26,10 @@ def test_broken_tree_indexes_fully_and_reports_each(tmp_path, capsys):
     assert sorted(i.path.rsplit("/", 1)[-1] for i in items) == ["good.wav", "good2.flac"]
     captions = {i.path.rsplit("/", 1)[-1]: i for i in items}
     assert captions["good.wav"].description == "a calm sine tone"
-    assert captions["good2.flac"].description == "a bright tone" and captions["good2.flac"].genre == "test"
+    assert (
+        captions["good2.flac"].description == "a bright tone"
+        and captions["good2.flac"].genre == "test"
+    )
     report = json.loads((tmp_path / "out" / "index_report.json").read_text())
     reasons = {s["path"].rsplit("/", 1)[-1]: s["reason"] for s in report["skipped"]}
     assert set(reasons) == set(expected)

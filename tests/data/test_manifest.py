@@ -37,9 +37,15 @@ def test_round_trip_with_relative_paths(tmp_path):
         ("{not json", "Expecting"),
         ('{"path": "x.wav", "duration": 1, "sample_rate": 16000}', "missing field(s) channels"),
         ('{"path": "x.wav", "duration": -1, "sample_rate": 16000, "channels": 1}', "duration"),
-        ('{"path": "x.wav", "duration": 1, "sample_rate": 16000, "channels": 1, "split": "dev"}', "split"),
-        ('{"path": "x.wav", "duration": 1, "sample_rate": 16000, "channels": 1, "colour": 1}', "colour"),
-        ('[1, 2]', "JSON object"),
+        (
+            '{"path": "x.wav", "duration": 1, "sample_rate": 16000, "channels": 1, "split": "dev"}',
+            "split",
+        ),
+        (
+            '{"path": "x.wav", "duration": 1, "sample_rate": 16000, "channels": 1, "colour": 1}',
+            "colour",
+        ),
+        ("[1, 2]", "JSON object"),
     ],
 )
 def test_bad_line_names_file_and_line(tmp_path, line, words):
