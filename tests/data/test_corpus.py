@@ -58,7 +58,7 @@ def test_same_seed_same_corpus_and_resume(built):
     np.testing.assert_array_equal(sf.read(a[0])[0], sf.read(b[0])[0])
     resumed = build_corpus(_cfg(root / "b", versions=2), progress=False)
     assert (resumed.rendered, resumed.resumed) == (0, 8) and again.rendered == 8
-    other = build_corpus(_cfg(root / "c", seed=8, limit=1), progress=False)
+    build_corpus(_cfg(root / "c", seed=8, limit=1), progress=False)
     assert _facts(root / "c" / "manifest.jsonl") != _facts(root / "a" / "manifest.jsonl")[:2]
 
 
