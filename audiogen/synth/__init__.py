@@ -1,0 +1,31 @@
+"""DDSP-style synthesis: harmonic oscillator bank, filtered noise, reverb, instrument presets,
+and an optional learned timbre decoder.
+
+    >>> from audiogen.synth import render_midi, INSTRUMENTS
+    >>> wav = render_midi("tune.mid", instrument="violin", sample_rate=32000)  # [1, T]
+"""
+
+from audiogen.synth.errors import SynthError
+from audiogen.synth.presets import (
+    INSTRUMENTS,
+    Envelope,
+    Formant,
+    Preset,
+    Vibrato,
+    get_preset,
+    preset_for_program,
+)
+from audiogen.synth.render import render_midi, render_notes
+
+__all__ = [
+    "INSTRUMENTS",
+    "Envelope",
+    "Formant",
+    "Preset",
+    "SynthError",
+    "Vibrato",
+    "get_preset",
+    "preset_for_program",
+    "render_midi",
+    "render_notes",
+]
