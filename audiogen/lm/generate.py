@@ -1,0 +1,288 @@
+"""Autoregressive generation with a preallocated KV cache and classifier-free guidance.
+
+One step feeds the newest pattern position for the cond and null branches together (a
+doubled batch ``[cond; null]``), mixes the logits as ``uncond + (cond - uncond) * cfg_coef``
+and picks the next token per codebook. Cross-attention K/V are computed once; the
+self-attention cache is written in place. Prompt codes are laid on the pattern and kept
+where known (continuation). Beyond ``window`` frames, generation slides MusicGen's way:
+the last ``window - extend_stride`` frames become the prompt of the next window.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .model import MusicLM
+from .sampling import SamplingParams, select_next
+from .transformer import KVCache
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class Conditions:
+    """Condition tensors at the LM width.
+
+    cross: ``[B, Sc, D]`` cross-attention source; cross_mask: ``[B, Sc]`` bool (True = valid).
+    prefix: ``[B, P, D]`` embeddings prepended to the sequence (MusicGen-melody).
+    """
+
+    cross: torch.Tensor | None = None
+    cross_mask: torch.Tensor | None = None
+    prefix: torch.Tensor | None = None
+
+    @property
+    def batch_size(self) -> int | None:
+        for t in (self.cross, self.prefix):
+            if t is not None:
+                return t.shape[0]
+        return None
+
+    def null(self) -> Conditions:
+        """The null condition HF MusicGen uses for CFG: zero embeddings, nothing valid."""
+        cross = None if self.cross is None else torch.zeros_like(self.cross)
+        mask = None
+        if self.cross is not None:
+            mask = torch.zeros(self.cross.shape[:2], dtype=torch.bool, device=self.cross.device)
+        prefix = None if self.prefix is None else torch.zeros_like(self.prefix)
+        return Conditions(cross=cross, cross_mask=mask, prefix=prefix)
+
+
+@dataclass
+class GenerationOutput:
+    """codes: ``[B, K, F]`` int64 (prompt frames included). prompt_frames: how many of F
+    came from the prompt. logits: ``[B, K, steps, card]`` CFG-mixed logits of every step of
+    the last window when requested. steps: decode steps run; seconds: wall time."""
+
+    codes: torch.Tensor
+    prompt_frames: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    logits: torch.Tensor | None = None
+    windows: list[int] = field(default_factory=list)
+
+
+def _pad_cross(t: torch.Tensor, m: torch.Tensor | None, length: int) -> tuple:
+    if m is None:
+        m = torch.ones(t.shape[:2], dtype=torch.bool, device=t.device)
+    pad = length - t.shape[1]
+    if pad:
+        t = F.pad(t, (0, 0, 0, pad))
+        m = F.pad(m.bool(), (0, pad), value=False)
+    return t, m.bool()
+
+
+def _merge(cond: Conditions, null: Conditions | None) -> Conditions:
+    """Stack ``[cond; null]`` along the batch (padding cross sources to one length)."""
+    if null is None:
+        return cond
+    cross = mask = prefix = None
+    if (cond.cross is None) != (null.cross is None) or (cond.prefix is None) != (
+        null.prefix is None
+    ):
+        raise ValueError("cond and null_cond must carry the same kinds of tensors")
+    if cond.cross is not None:
+        length = max(cond.cross.shape[1], null.cross.shape[1])
+        a, am = _pad_cross(cond.cross, cond.cross_mask, length)
+        b, bm = _pad_cross(null.cross, null.cross_mask, length)
+        cross, mask = torch.cat([a, b]), torch.cat([am, bm])
+    if cond.prefix is not None:
+        if cond.prefix.shape[1] != null.prefix.shape[1]:
+            raise ValueError("cond and null prefix must have the same length")
+        prefix = torch.cat([cond.prefix, null.prefix])
+    return Conditions(cross=cross, cross_mask=mask, prefix=prefix)
+
+
+class _Progress:
+    def __init__(self, progress: bool | ProgressFn, total: int) -> None:
+        self.fn: ProgressFn | None = None
+        self.bar = None
+        if callable(progress):
+            self.fn = progress
+        elif progress:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, unit="step", leave=False)
+        self.total = total
+        self.done = 0
+
+    def update(self) -> None:
+        self.done += 1
+        if self.fn is not None:
+            self.fn(self.done, self.total)
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@torch.inference_mode()
+def _generate_window(
+    lm: MusicLM,
+    *,
+    conds: Conditions,
+    cfg_coef: float | None,
+    batch: int,
+    prompt: torch.Tensor | None,
+    num_frames: int,
+    params: SamplingParams,
+    generator: torch.Generator | None,
+    progress: _Progress | None,
+    keep_logits: bool,
+) -> tuple[torch.Tensor, int, torch.Tensor | None]:
+    """Generate one window of ``num_frames`` frames. Returns codes ``[B, K, F]``, steps, logits."""
+    cfg = lm.config
+    pattern = cfg.pattern()
+    device = lm.heads.weight.device
+    dtype = lm.heads.weight.dtype
+    known = torch.full((batch, cfg.num_codebooks, num_frames), -1, dtype=torch.long, device=device)
+    if prompt is not None:
+        known[..., : prompt.shape[-1]] = prompt
+    seq = pattern.build(known, special_token=cfg.special_token).seq  # [B, K, S], -1 = to do
+    s = seq.shape[-1]
+    todo = (seq == -1).flatten(0, 1).any(dim=0).nonzero()
+    t0 = int(todo[0]) if len(todo) else s
+    rows = 2 * batch if cfg_coef is not None else batch
+
+    prefix = conds.prefix.to(dtype) if conds.prefix is not None else None
+    p = 0 if prefix is None else prefix.shape[1]
+    cross = conds.cross.to(dtype) if conds.cross is not None else None
+    cross_kv = lm.cross_kv(cross, conds.cross_mask)
+    cache = KVCache(
+        num_layers=cfg.num_layers,
+        batch=rows,
+        num_heads=cfg.num_heads,
+        head_dim=cfg.dim // cfg.num_heads,
+        max_len=p + s,
+        dtype=dtype,
+        device=device,
+    )
+
+    def run(tokens: torch.Tensor, start: int, pre: torch.Tensor | None) -> torch.Tensor:
+        x = lm.embed_codes(tokens)
+        if rows != batch:
+            x = torch.cat([x, x])  # same tokens for the cond and null branches
+        if pre is not None:
+            x = torch.cat([pre, x], dim=1)
+        h = lm.backbone(x, start=start, cache=cache, cross_kv=cross_kv)
+        logits = lm.head(h[:, -1:])[:, :, 0].float()  # [rows, K, card]
+        if rows != batch:
+            cond, uncond = logits.split(batch)
+            logits = uncond + (cond - uncond) * cfg_coef
+        return logits
+
+    logits = run(seq[:, :, :t0], 0, prefix)
+    kept = []
+    steps = 0
+    for t in range(t0, s):
+        if keep_logits:
+            kept.append(logits)
+        nxt = select_next(logits, params=params, generator=generator)  # [B, K]
+        cur = seq[:, :, t]
+        seq[:, :, t] = torch.where(cur == -1, nxt, cur)
+        steps += 1
+        if progress is not None:
+            progress.update()
+        if t + 1 < s:
+            logits = run(seq[:, :, t : t + 1], p + t, None)
+    out_logits = torch.stack(kept, dim=2) if keep_logits and kept else None
+    return pattern.revert(seq), steps, out_logits
+
+
+def generate(
+    lm: MusicLM,
+    *,
+    num_frames: int,
+    cond: Conditions | None = None,
+    null_cond: Conditions | None = None,
+    cfg_coef: float = 3.0,
+    prompt: torch.Tensor | None = None,
+    batch_size: int | None = None,
+    params: SamplingParams | None = None,
+    generator: torch.Generator | None = None,
+    window: int | None = None,
+    extend_stride: int | None = None,
+    progress: bool | ProgressFn = False,
+    return_logits: bool = False,
+) -> GenerationOutput:
+    """Generate codes ``[B, K, num_frames]`` (prompt frames included) from conditions.
+
+    cond / null_cond: condition tensors for the two CFG branches; with cond given and
+    ``cfg_coef != 1`` a missing null_cond defaults to ``cond.null()`` (zeros, fully masked).
+    prompt: ``[B, K, Fp]`` codes to continue. window: most frames per pass (the context the
+    LM was trained on, e.g. 1500 = 30 s at 50 Hz); longer outputs slide by extend_stride
+    frames (default ``window // 2``). progress: True for a tqdm bar or a ``fn(done, total)``.
+    """
+    params = params or SamplingParams()
+    cond = cond or Conditions()
+    b = batch_size or cond.batch_size or (prompt.shape[0] if prompt is not None else 1)
+    if cond.batch_size not in (None, b) or (prompt is not None and prompt.shape[0] != b):
+        raise ValueError(f"batch sizes disagree (batch_size={b})")
+    use_cfg = cfg_coef != 1.0 and cond.batch_size is not None
+    if use_cfg and null_cond is None:
+        null_cond = cond.null()
+    conds = _merge(cond, null_cond if use_cfg else None)
+    fp = 0 if prompt is None else prompt.shape[-1]
+    if fp > num_frames:
+        raise ValueError(f"prompt has {fp} frames, more than num_frames={num_frames}")
+    window = window or num_frames
+    stride = extend_stride or max(1, window // 2)
+    if not 0 < stride <= window:
+        raise ValueError(f"extend_stride must be in (0, window], got {stride}")
+    if fp >= window and num_frames > fp:
+        raise ValueError(f"prompt ({fp} frames) must be shorter than the window ({window})")
+
+    total_steps = _count_steps(lm, num_frames, fp, window, stride)
+    bar = _Progress(progress, total_steps)
+    start = time.perf_counter()
+    kw = dict(
+        conds=conds,
+        cfg_coef=cfg_coef if use_cfg else None,
+        batch=b,
+        params=params,
+        generator=generator,
+        progress=bar,
+        keep_logits=return_logits,
+    )
+    codes, steps, logits = _generate_window(
+        lm, prompt=prompt, num_frames=min(window, num_frames), **kw
+    )
+    windows = [codes.shape[-1]]
+    while codes.shape[-1] < num_frames:
+        keep = window - stride
+        ctx = codes[..., codes.shape[-1] - keep :]
+        n = min(window, keep + num_frames - codes.shape[-1])
+        new, more, logits = _generate_window(lm, prompt=ctx, num_frames=n, **kw)
+        codes = torch.cat([codes, new[..., keep:]], dim=-1)
+        steps += more
+        windows.append(n)
+    bar.close()
+    return GenerationOutput(
+        codes=codes,
+        prompt_frames=fp,
+        steps=steps,
+        seconds=time.perf_counter() - start,
+        logits=logits,
+        windows=windows,
+    )
+
+
+def _count_steps(lm: MusicLM, num_frames: int, fp: int, window: int, stride: int) -> int:
+    """Decode steps the windows will take (for the progress bar)."""
+    pattern = lm.config.pattern()
+    first = min(window, num_frames)
+    steps = pattern.seq_len(first) - (fp + min(pattern.delays) + 1)
+    done = first
+    keep = window - stride
+    while done < num_frames:
+        n = min(window, keep + num_frames - done)
+        steps += pattern.seq_len(n) - (keep + min(pattern.delays) + 1)
+        done += n - keep
+    return steps
