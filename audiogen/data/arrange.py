@@ -89,7 +89,7 @@ ENSEMBLES: dict[str, list[Instrument]] = {
             ("baritone", 67, 36, 69),
         )
     ],
-    "strings": [_V, _V, _VA, _VC],
+    "string orchestra": [_i("string orchestra", 48, None, 36, 96)] * 4,
 }
 _DDSP_ENSEMBLES = {"string quartet", "woodwind quartet", "church organ", "piano"}
 _FOLK = {"fiddle", "flute", "tin whistle", "accordion", "banjo", "harp", "piano", "harmonica"}
