@@ -68,7 +68,8 @@ def load_lm(
     missing, unexpected = lm.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise UserError(
-            f"{path}: tensors do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})"
+            f"{path}: tensors do not match the config "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
     lm.eval()
     return lm.to(device=device, dtype=dtype)
