@@ -37,7 +37,7 @@ def _sub_configs():
         codebook_size=CARD,
         upsampling_ratios=[4, 2],
         num_lstm_layers=1,
-        target_bandwidths=[1.5],
+        target_bandwidths=[5.0],
         sampling_rate=1000,
     )
     return text, audio
