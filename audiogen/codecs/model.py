@@ -20,7 +20,13 @@ from torch import nn
 
 from audiogen.codecs.config import CodecConfig, build_codec
 from audiogen.codecs.rvq import ResidualVectorQuantizer
-from audiogen.codecs.seanet import SEANetDecoder, SEANetEncoder, fold_weight_norm, has_weight_norm
+from audiogen.codecs.seanet import (
+    SEANetDecoder,
+    SEANetEncoder,
+    enable_fast_inference,
+    fold_weight_norm,
+    has_weight_norm,
+)
 from audiogen.errors import UserError
 from audiogen.fileio import atomic_path, atomic_write_text
 
@@ -258,8 +264,10 @@ class Codec(nn.Module):
     # Inference preparation and checkpoints --------------------------------------------
 
     def prepare_for_inference(self) -> Codec:
-        """Eval mode with weight norm folded into plain weights (same outputs, faster)."""
+        """Eval mode, weight norm folded, fast inference paths on (outputs within float
+        rounding of the plain path). Call again after changing weights."""
         fold_weight_norm(self)
+        enable_fast_inference(self)
         return self.eval()
 
     def save(self, directory: str | os.PathLike) -> Path:

@@ -103,7 +103,14 @@ class SConv1d(nn.Module):
         else:
             right = self.padding_total // 2
             x = pad1d(x, self.padding_total - right, right + extra, mode=self.pad_mode)
-        x = self.conv(x)
+        if self.effective_kernel == 1 and self.stride == 1:
+            # A 1x1 conv is a batched matrix product; torch's conv takes a slow kernel for
+            # it on CPU, baddbmm gives the same numbers about 2x faster.
+            w = self.conv.weight
+            w = w.view(w.shape[0], w.shape[1]).expand(x.shape[0], -1, -1)
+            x = torch.baddbmm(self.conv.bias[None, :, None], w, x)
+        else:
+            x = self.conv(x)
         if hasattr(self, "norm"):
             x = self.norm(x)
         return x
@@ -140,8 +147,46 @@ class SConvTranspose1d(nn.Module):
             self.trim_right = padding_total // 2
         self.trim_left = padding_total - self.trim_right
 
+    def enable_polyphase(self) -> bool:
+        """Precompute the polyphase form of the (folded) weight for fast inference.
+
+        A transposed conv with ``kernel = n * stride`` equals an ordinary ``n``-tap conv
+        producing ``stride`` output phases per input frame, interleaved in time; torch's
+        ordinary conv is 1.4-2.5x faster on CPU. Only valid while the weights are frozen,
+        so :meth:`Codec.prepare_for_inference` calls it after folding weight norm.
+        Returns whether the fast path is now active.
+        """
+        conv = self.conv
+        (k,), (s,) = conv.kernel_size, conv.stride
+        if parametrize.is_parametrized(conv, "weight") or k % s or conv.groups != 1:
+            return False
+        n = k // s
+        w = conv.weight.detach()  # [C_in, C_out, n*s]
+        c_in, c_out, _ = w.shape
+        # Tap q of the new conv sees x[m - (n-1) + q], i.e. original tap r + (n-1-q)*s.
+        taps = w.view(c_in, c_out, n, s).flip(2)  # [C_in, C_out, q, r]
+        poly = taps.permute(1, 3, 0, 2).reshape(c_out * s, c_in, n).contiguous()
+        self.register_buffer("_poly_weight", poly, persistent=False)
+        # Every phase of output channel o shares o's bias; the conv adds it for free.
+        self.register_buffer(
+            "_poly_bias", conv.bias.detach().repeat_interleave(s), persistent=False
+        )
+        return True
+
+    def _polyphase(self, x: torch.Tensor) -> torch.Tensor:
+        poly = self._poly_weight
+        s = self.conv.stride[0]
+        n = poly.shape[-1]
+        y = F.conv1d(x, poly, self._poly_bias, padding=n - 1)  # [B, C_out*s, F+n-1]
+        b, cs, frames = y.shape
+        # Rows are (channel, phase): interleave the phases along time.
+        return y.view(b, cs // s, s, frames).transpose(2, 3).reshape(b, cs // s, frames * s)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x)
+        if hasattr(self, "_poly_weight") and not torch.is_grad_enabled():
+            y = self._polyphase(x)
+        else:
+            y = self.conv(x)
         if hasattr(self, "norm"):
             y = self.norm(y)
         return y[..., self.trim_left : y.shape[-1] - self.trim_right]
@@ -192,7 +237,9 @@ class ResnetBlock(nn.Module):
         y = x
         for layer in self.block:
             y = layer(y)
-        return self.shortcut(x) + y
+        if torch.is_grad_enabled():
+            return self.shortcut(x) + y
+        return y.add_(self.shortcut(x))  # inference: reuse y's memory
 
 
 class SEANetEncoder(nn.Module):
@@ -326,6 +373,26 @@ def fold_weight_norm(module: nn.Module) -> int:
             parametrize.remove_parametrizations(sub, "weight", leave_parametrized=True)
             folded += 1
     return folded
+
+
+def enable_fast_inference(module: nn.Module) -> None:
+    """Switch SEANet layers of ``module`` to their inference-only fast paths, in place.
+
+    Transposed convs get their polyphase weights (needs weight norm folded first) and the
+    ELUs whose input is not reused become in-place. Training is unaffected: the fast
+    paths are used only when autograd is off.
+    """
+    for sub in module.modules():
+        if isinstance(sub, SConvTranspose1d):
+            sub.enable_polyphase()
+        elif isinstance(sub, (SEANetEncoder, SEANetDecoder)):
+            # Top-level ELUs feed only the next conv.
+            for layer in sub.layers:
+                if isinstance(layer, nn.ELU):
+                    layer.inplace = True
+        elif isinstance(sub, ResnetBlock):
+            # block[0]'s input is also the shortcut's input; block[2]'s is not reused.
+            sub.block[2].inplace = True
 
 
 def has_weight_norm(module: nn.Module) -> bool:

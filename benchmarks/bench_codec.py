@@ -1,0 +1,170 @@
+"""Codec speed: audiogen vs the `encodec` package (24 kHz) and vs HF transformers (32 kHz).
+
+Both sides get identical random weights (audiogen's are converted from the peer), the same
+audio, and run encode + decode in this one process, alternating, best of ``--repeats``.
+Codes are checked equal and the audio difference is reported, so the speed comparison is
+between implementations that give the same output. Prints a table and writes JSON.
+
+    python benchmarks/bench_codec.py --seconds 10 --device cpu --out bench_codec.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from audiogen.codecs.convert import from_encodec, from_hf_encodec
+
+
+def _randomize_codebooks(model: torch.nn.Module, scale: float) -> None:
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, buf in model.named_buffers():
+            if name.endswith(".embed"):
+                buf.copy_(torch.randn(buf.shape, generator=g) * scale)
+            elif name.endswith(".inited"):
+                buf.fill_(1.0)
+
+
+def _time(fn: Callable[[], torch.Tensor], repeats: int, device: str) -> tuple[float, torch.Tensor]:
+    """Best wall time of ``repeats`` calls (after one warm-up) and the last output."""
+    out = fn()
+    best = float("inf")
+    for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        out = fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def _si_sdr(ref: torch.Tensor, est: torch.Tensor) -> float:
+    ref, est = ref.flatten().double(), est.flatten().double()
+    target = (est @ ref) / (ref @ ref) * ref
+    return float(10 * torch.log10(target.pow(2).sum() / (est - target).pow(2).sum()))
+
+
+def _compare(name, peer_fn, ours, x, repeats, device, sample_rate) -> dict:
+    def ours_fn():
+        return ours.decode(ours.encode(x))
+
+    # Alternate so background load on a shared machine hits both sides alike.
+    t_peer, peer_codes_audio = _time(peer_fn, repeats, device)
+    t_ours, audio = _time(ours_fn, repeats, device)
+    t_peer2, _ = _time(peer_fn, repeats, device)
+    t_peer = min(t_peer, t_peer2)
+    peer_codes, peer_audio = peer_codes_audio
+    codes = ours.encode(x)
+    seconds = x.shape[-1] / sample_rate
+    return {
+        "peer": name,
+        "audio_seconds": seconds,
+        "peer_s": t_peer,
+        "audiogen_s": t_ours,
+        "peer_rtf": t_peer / seconds,
+        "audiogen_rtf": t_ours / seconds,
+        "speedup": t_peer / t_ours,
+        "codes_equal": bool(torch.equal(codes.cpu(), peer_codes.cpu())),
+        "max_abs_diff": float((audio - peer_audio).abs().max()),
+    }
+
+
+def bench_encodec(seconds: float, repeats: int, device: str) -> dict:
+    from encodec import EncodecModel
+
+    peer = EncodecModel.encodec_model_24khz(pretrained=False)
+    with torch.no_grad():
+        scale = float(peer.encoder(torch.randn(1, 1, 2400) * 0.3).std())
+    _randomize_codebooks(peer, scale)
+    peer.set_target_bandwidth(6.0)
+    peer = peer.to(device).eval()
+    ours = from_encodec(peer).to(device).prepare_for_inference()
+    x = torch.randn(1, 1, int(seconds * 24_000), device=device) * 0.3
+
+    @torch.inference_mode()
+    def peer_fn():
+        frames = peer.encode(x)
+        return torch.cat([c for c, _ in frames], -1), peer.decode(frames)
+
+    return _compare("encodec 24 kHz, 6 kbps", peer_fn, ours, x, repeats, device, 24_000)
+
+
+def bench_hf(seconds: float, repeats: int, device: str) -> dict:
+    import transformers
+
+    config = transformers.EncodecConfig(
+        sampling_rate=32_000,
+        upsampling_ratios=[8, 5, 4, 4],
+        target_bandwidths=[2.2],
+        num_filters=64,
+        codebook_size=2048,
+        use_causal_conv=False,
+        normalize=False,
+        use_conv_shortcut=False,
+    )
+    peer = transformers.EncodecModel(config).eval()
+    with torch.no_grad():
+        scale = float(peer.encoder(torch.randn(1, 1, 3200) * 0.3).std())
+    _randomize_codebooks(peer, scale)
+    peer = peer.to(device)
+    ours = from_hf_encodec(peer).to(device).prepare_for_inference()
+    x = torch.randn(1, 1, int(seconds * 32_000), device=device) * 0.3
+
+    @torch.inference_mode()
+    def peer_fn():
+        out = peer.encode(x, return_dict=True)
+        audio = peer.decode(out.audio_codes, out.audio_scales, return_dict=True).audio_values
+        return out.audio_codes[0], audio
+
+    return _compare("HF EnCodec 32 kHz", peer_fn, ours, x, repeats, device, 32_000)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--seconds", type=float, default=10.0, help="audio length (default 10)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per side (best is kept)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--peers", default="encodec,hf", help="comma list: encodec, hf")
+    p.add_argument("--out", type=Path, default=Path("bench_codec.json"))
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    warnings.simplefilter("ignore")
+    torch.manual_seed(0)
+    results = []
+    for peer in args.peers.split(","):
+        fn = {"encodec": bench_encodec, "hf": bench_hf}[peer.strip()]
+        results.append(fn(args.seconds, args.repeats, args.device))
+    report = {
+        "device": args.device,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+        "results": results,
+    }
+    print(f"{'peer':26} {'peer s':>8} {'ours s':>8} {'peer RTF':>9} {'ours RTF':>9} {'speedup':>8}")
+    for r in results:
+        print(
+            f"{r['peer']:26} {r['peer_s']:8.3f} {r['audiogen_s']:8.3f} {r['peer_rtf']:9.3f} "
+            f"{r['audiogen_rtf']:9.3f} {r['speedup']:7.2f}x  codes equal: {r['codes_equal']}, "
+            f"max |diff| {r['max_abs_diff']:.1e}"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
