@@ -1,0 +1,237 @@
+"""Generation speed: audiogen's LM vs HF transformers' MusicGen ``generate``, same weights.
+
+Both models hold the same random weights (a MusicGen-small-shaped decoder by default:
+d=1024, 24 layers, 16 heads, 4 codebooks x 2048; ``--tiny`` for a smoke run), the same
+text conditions (a tiny random T5 whose output HF projects; audiogen gets the projected,
+masked states), CFG 3.0, top-k 250 sampling, and run the same number of decode steps.
+HF's final EnCodec decode is stubbed out so only token generation is timed.
+
+    python benchmarks/bench_generate.py --steps 40 --batch 1 --device cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from audiogen.lm.convert import from_hf_musicgen  # noqa: E402
+from audiogen.lm.generate import Conditions, generate  # noqa: E402
+from audiogen.lm.sampling import SamplingParams  # noqa: E402
+
+
+def build_hf(tiny: bool):
+    from transformers import (
+        EncodecConfig,
+        MusicgenConfig,
+        MusicgenDecoderConfig,
+        MusicgenForConditionalGeneration,
+        T5Config,
+    )
+
+    if tiny:
+        dec = dict(
+            hidden_size=64, num_hidden_layers=2, num_attention_heads=4, ffn_dim=128, vocab_size=64
+        )
+    else:  # musicgen-small's decoder
+        dec = dict(
+            hidden_size=1024,
+            num_hidden_layers=24,
+            num_attention_heads=16,
+            ffn_dim=4096,
+            vocab_size=2048,
+        )
+    card = dec["vocab_size"]
+    dcfg = MusicgenDecoderConfig(
+        **dec,
+        num_codebooks=4,
+        pad_token_id=card,
+        bos_token_id=card,
+        decoder_start_token_id=card,
+        dropout=0.0,
+    )
+    text = T5Config(vocab_size=64, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4)
+    audio = EncodecConfig(
+        hidden_size=16,
+        num_filters=4,
+        codebook_size=card,
+        upsampling_ratios=[4, 2],
+        num_lstm_layers=1,
+        target_bandwidths=[5.0],
+        sampling_rate=1000,
+    )
+    torch.manual_seed(0)
+    model = MusicgenForConditionalGeneration(
+        MusicgenConfig(text_encoder=text, audio_encoder=audio, decoder=dcfg)
+    ).eval()
+
+    class _Out:
+        audio_values = torch.zeros(1)
+
+    model.audio_encoder.decode = lambda codes, *a, **k: _Out()  # time tokens only
+    return model
+
+
+def measure_bandwidth(device: str) -> float:
+    """Read bandwidth in GB/s: sum over a 512 MiB fp32 tensor (best of 3)."""
+    x = torch.ones(128 * 1024 * 1024, device=device)
+    best = float("inf")
+    for _ in range(3):
+        _sync(device)
+        t = time.perf_counter()
+        x.sum()
+        _sync(device)
+        best = min(best, time.perf_counter() - t)
+    return x.numel() * 4 / best / 1e9
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def decode_step_bytes(lm) -> int:
+    """Weight bytes one decode step reads (cross-attention K/V are precomputed)."""
+    total = 0
+    for name, p in lm.named_parameters():
+        if "cross_attn.kv_proj" in name or name.startswith("embed."):
+            continue
+        total += p.numel() * p.element_size()
+    return total
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tiny", action="store_true", help="tiny decoder (smoke test)")
+    ap.add_argument("--steps", type=int, default=40, help="decode steps per run")
+    ap.add_argument("--batch", type=int, nargs="+", default=[1])
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--dtype", choices=["fp32", "bf16"], nargs="+", default=["fp32"])
+    ap.add_argument("--cfg", type=float, default=3.0)
+    ap.add_argument("--top-k", type=int, default=250)
+    ap.add_argument("--skip-hf", action="store_true")
+    ap.add_argument("--out", default="benchmarks/results/bench_generate.json")
+    args = ap.parse_args()
+    torch.set_grad_enabled(False)
+
+    hf = build_hf(args.tiny).to(args.device)
+    imported = from_hf_musicgen(hf)
+    k = imported.config.num_codebooks
+    frames = args.steps - k + 1  # S - 1 = F + K - 1 decode steps
+    results = []
+    for dtype_name in args.dtype:
+        dtype = torch.bfloat16 if dtype_name == "bf16" else torch.float32
+        hf_d = hf.to(dtype)
+        lm = imported.lm.to(args.device, dtype)
+        for b in args.batch:
+            torch.manual_seed(1)
+            sc = 12
+            ids = torch.randint(1, 64, (b, sc), device=args.device)
+            mask = torch.ones(b, sc, dtype=torch.long, device=args.device)
+            mask[:, sc // 2 + 1 :] = 0 if b == 1 else 1
+            hidden = hf_d.text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+            cross = hf_d.enc_to_dec_proj(hidden) * mask[..., None]
+            cond = Conditions(cross=cross, cross_mask=mask.bool())
+            params = SamplingParams(top_k=args.top_k)
+
+            def run_ours(n_frames: int, seed: int, lm=lm, cond=cond, params=params):
+                gen = torch.Generator(args.device).manual_seed(seed)
+                return generate(
+                    lm,
+                    num_frames=n_frames,
+                    cond=cond,
+                    cfg_coef=args.cfg,
+                    params=params,
+                    generator=gen,
+                )
+
+            def run_hf(n_steps: int, hf_d=hf_d, ids=ids, mask=mask):
+                return hf_d.generate(
+                    input_ids=ids,
+                    attention_mask=mask,
+                    do_sample=True,
+                    top_k=args.top_k,
+                    guidance_scale=args.cfg,
+                    max_new_tokens=n_steps,
+                )
+
+            run_ours(2, 0)  # warm-up
+            _sync(args.device)
+            t = time.perf_counter()
+            out = run_ours(frames, 0)
+            _sync(args.device)
+            ours_s = time.perf_counter() - t
+            row = {
+                "dtype": dtype_name,
+                "batch": b,
+                "steps": out.steps,
+                "audiogen_s": ours_s,
+                "audiogen_ms_per_step": 1e3 * ours_s / out.steps,
+                "audiogen_tokens_per_s": b * k * out.steps / ours_s,
+            }
+            if not args.skip_hf:
+                run_hf(k + 1)
+                _sync(args.device)
+                t = time.perf_counter()
+                run_hf(args.steps)
+                _sync(args.device)
+                hf_s = time.perf_counter() - t
+                row.update(
+                    {
+                        "hf_s": hf_s,
+                        "hf_ms_per_step": 1e3 * hf_s / args.steps,
+                        "hf_tokens_per_s": b * k * args.steps / hf_s,
+                        "speedup": hf_s / ours_s,
+                    }
+                )
+            row["weight_bytes_per_step"] = decode_step_bytes(lm)
+            results.append(row)
+            print(json.dumps(row))
+
+    bw = measure_bandwidth(args.device)
+    for row in results:
+        floor = row["weight_bytes_per_step"] / (bw * 1e9)
+        row["bandwidth_floor_ms_per_step"] = 1e3 * floor
+        row["audiogen_vs_floor"] = row["audiogen_ms_per_step"] / (1e3 * floor)
+    report = {
+        "benchmark": "bench_generate",
+        "model": "tiny" if args.tiny else "musicgen-small decoder (random weights)",
+        "device": args.device,
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "torch": torch.__version__,
+        "cfg_coef": args.cfg,
+        "top_k": args.top_k,
+        "read_bandwidth_gb_s": bw,
+        "results": results,
+    }
+    out_path = Path(args.out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"read bandwidth {bw:.1f} GB/s")
+    for r in results:
+        line = (
+            f"{r['dtype']} B={r['batch']}: audiogen {r['audiogen_ms_per_step']:.1f} ms/step "
+            f"({r['audiogen_tokens_per_s']:.1f} tok/s)"
+        )
+        if "hf_s" in r:
+            line += (
+                f", HF {r['hf_ms_per_step']:.1f} ms/step ({r['hf_tokens_per_s']:.1f} tok/s), "
+                f"speedup {r['speedup']:.2f}x"
+            )
+        line += f", floor {r['bandwidth_floor_ms_per_step']:.1f} ms/step"
+        print(line)
+    print(f"wrote {out_path}")
+
+
+if __name__ == "__main__":
+    main()
