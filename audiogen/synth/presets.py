@@ -236,7 +236,7 @@ INSTRUMENTS: dict[str, Preset] = dict(
             brightness_db_per_octave=8.0,
             harmonic_decay=0.25,
             num_harmonics=48,
-            envelope=Envelope(attack=0.004, decay=6.0, sustain=0.05, release=0.5),
+            envelope=Envelope(attack=0.004, decay=6.0, sustain=0.05, release=0.35),
             noise_db=-60.0,
             attack_noise_db=-26.0,
             attack_noise_time=0.006,
