@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiogen.errors import UserError
+from audiogen.fileio import atomic_write_text
 
 
 class TrainLogger:
@@ -35,7 +36,9 @@ class TrainLogger:
         if not enabled:
             return
         out_dir.mkdir(parents=True, exist_ok=True)
-        self._jsonl = open(out_dir / "train_log.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        log_path = out_dir / "train_log.jsonl"
+        _drop_entries_after(log_path, start_step)
+        self._jsonl = open(log_path, "a", encoding="utf-8")  # noqa: SIM115
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -88,6 +91,20 @@ class TrainLogger:
             if h is not None:
                 h.close()
         self._bar = self._tb = self._jsonl = None
+
+
+def _drop_entries_after(path: Path, step: int) -> None:
+    """On resume, forget entries a killed run wrote after its last checkpoint."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue  # a line cut short by the kill
+    atomic_write_text(path, "".join(f"{line}\n" for line in kept))
 
 
 @dataclass

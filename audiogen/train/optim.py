@@ -169,10 +169,10 @@ class AdamW(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            buckets: dict[tuple, list[torch.Tensor]] = {}
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            for p in params:
                 if p.grad.is_sparse:
                     raise RuntimeError("AdamW does not support sparse gradients")
                 state = self.state[p]
@@ -180,16 +180,18 @@ class AdamW(Optimizer):
                     state["step"] = torch.tensor(0.0)
                     state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["step"] += 1
-                # Bias corrections depend on the step, so params on different steps (one
-                # without a grad for a while) are updated in separate buckets.
-                key = (p.dtype, p.device, int(state["step"].item()))
-                buckets.setdefault(key, []).append(p)
-            for (dtype, device, step), params in buckets.items():
+            steps = [self.state[p]["step"] for p in params]
+            torch._foreach_add_(steps, 1.0)
+            # Bias corrections depend on the step, so params on different steps (one
+            # without a grad for a while) are updated in separate buckets.
+            buckets: dict[tuple, list[torch.Tensor]] = {}
+            for p, step in zip(params, torch.stack(steps).tolist(), strict=True):
+                buckets.setdefault((p.dtype, p.device, int(step)), []).append(p)
+            for (dtype, device, step), bucket in buckets.items():
                 if dtype in (torch.float32, torch.float64):
-                    self._step_full(group, params, step)
+                    self._step_full(group, bucket, step)
                 else:
-                    self._step_low(group, params, step, device)
+                    self._step_low(group, bucket, step, device)
         return loss
 
     def _tensors(self, params: list[torch.Tensor]):
@@ -234,12 +236,8 @@ class AdamW(Optimizer):
 
     def _step_low(self, group: dict, params: list[torch.Tensor], step: int, device) -> None:
         """fp32 update of low-precision params in flat chunks; SR or RNE write-back."""
-        tensors = self._tensors(params)
-        flats = [[t.reshape(-1) for t in ts] for ts in tensors]
-        for ts, fs in zip(tensors, flats, strict=True):
-            for t, f in zip(ts, fs, strict=True):
-                if f.data_ptr() != t.data_ptr() or not t.is_contiguous():
-                    raise RuntimeError("AdamW needs contiguous parameters and states")
+        # view(-1) fails on non-contiguous tensors, which the flat chunks could not update
+        flats = [[t.view(-1) for t in ts] for ts in self._tensors(params)]
         numels = [f.numel() for f in flats[0]]
         chunk = min(self.chunk_size, sum(numels))
         work, noise_buf = self._buffers(chunk, device)
@@ -257,10 +255,9 @@ class AdamW(Optimizer):
         eps_hat = eps * bc2_sqrt
         for segs, used in _plan_chunks(numels, chunk):
             wp, wg, wm, wv, wd_ = (work[k, :used] for k in range(5))
-            srcs = [[f[s.index][s.start : s.stop] for s in segs] for f in flats]
-            dsts = [
-                [w[s.offset : s.offset + s.stop - s.start] for s in segs] for w in (wp, wg, wm, wv)
-            ]
+            srcs = [[_slice(f[s.index], s) for s in segs] for f in flats]
+            sizes = [s.stop - s.start for s in segs]
+            dsts = [list(w.split(sizes)) for w in (wp, wg, wm, wv)]
             torch._foreach_copy_(sum(dsts, []), sum(srcs, []))
             if wd != 0:
                 wp.mul_(1 - lr * wd)
@@ -276,6 +273,13 @@ class AdamW(Optimizer):
             torch._foreach_copy_(
                 sum([srcs[k] for k in out_idx], []), sum([dsts[k] for k in out_idx], [])
             )
+
+
+def _slice(flat: torch.Tensor, seg: _Segment) -> torch.Tensor:
+    """The segment's part of a flat tensor (the tensor itself when whole: fewer views)."""
+    if seg.start == 0 and seg.stop == flat.numel():
+        return flat
+    return flat[seg.start : seg.stop]
 
 
 def _local(t: torch.Tensor) -> torch.Tensor:

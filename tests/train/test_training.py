@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -141,6 +142,8 @@ def test_kill_9_then_resume_is_bit_identical(tmp_path) -> None:
     subprocess.run(
         train_cmd(killed, *run, resume=True), env=env, cwd=REPO, check=True, capture_output=True
     )
+    logged = [json.loads(line)["step"] for line in (killed / "train_log.jsonl").open()]
+    assert logged == sorted(set(logged)) and logged[-1] == 400  # no duplicates after resume
     ref = load_file(ckpt.resolve_checkpoint(tmp_path / "ref") / ckpt.MODEL)
     got = load_file(ckpt.resolve_checkpoint(killed) / ckpt.MODEL)
     assert ref.keys() == got.keys()
