@@ -1,0 +1,122 @@
+"""``audiogen eval``: FAD, CLAP score, chroma cosine and codec metrics, with reports."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    """Add ``eval fad|clap|chroma|codec``."""
+    p = subparsers.add_parser("eval", help="evaluate generated audio (FAD, CLAP, chroma, codec)")
+    sub = p.add_subparsers(dest="eval_command", metavar="SUBCOMMAND")
+
+    f = sub.add_parser("fad", help="Fréchet audio distance of a generated set to a reference")
+    f.add_argument("--reference", required=True, type=Path, help="DIR, MANIFEST.jsonl or STATS.npz")
+    f.add_argument("--generated", required=True, type=Path, help="DIR or MANIFEST.jsonl")
+    f.add_argument(
+        "--embedding",
+        default="vggish",
+        choices=("vggish", "clap", "encodec", "codec", "mfcc"),
+        help="embedding model (default vggish)",
+    )
+    f.add_argument("--weights", type=Path, help="local weights file/directory for the embedding")
+    f.add_argument("--pca", action="store_true", help="vggish: apply PCA + 8-bit quantisation")
+    f.add_argument("--pca-file", type=Path, help="vggish: vggish_pca_params-970ea276.pth")
+    f.add_argument("--final-relu", action="store_true", help="vggish: keep the last ReLU")
+    f.add_argument("--save-stats", type=Path, help="write the reference statistics (.npz)")
+    f.add_argument("--fad-inf", action="store_true", help="also extrapolate FAD∞")
+    _common(f)
+    f.set_defaults(func=_fad)
+
+    c = sub.add_parser("clap", help="CLAP text-audio score")
+    c.add_argument("--generated", required=True, type=Path, help="DIR or MANIFEST.jsonl")
+    c.add_argument("--weights", type=Path, help="local CLAP model directory (transformers)")
+    c.add_argument("--text", help="one caption for every clip (else the manifest's description)")
+    _common(c)
+    c.set_defaults(func=_clap)
+
+    m = sub.add_parser("chroma", help="chroma cosine between melodies and generated audio")
+    m.add_argument("--melody", required=True, type=Path, help="MIDI/audio file or folder")
+    m.add_argument("--generated", required=True, type=Path, help="audio file or folder")
+    _common(m)
+    m.set_defaults(func=_chroma)
+
+    k = sub.add_parser("codec", help="codec round trip: SI-SDR, mel distance, bitrate")
+    k.add_argument("--codec", required=True, type=Path, help="audiogen codec directory")
+    k.add_argument("--audio", required=True, type=Path, help="DIR or MANIFEST.jsonl")
+    k.add_argument("--bandwidth", type=float, help="kbps (one of the codec's bandwidths)")
+    _common(k)
+    k.set_defaults(func=_codec)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=Path("eval_report"), help="report folder")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _finish(report, args, embeddings=None) -> int:
+    from audiogen.eval.report import write_report
+
+    paths = write_report(report, args.out, embeddings=embeddings)
+    print(json.dumps(report.summary, default=float))
+    for f in report.failed:
+        print(f"skipped {f['path']}: {f['reason']}", file=sys.stderr)
+    print(f"report: {paths['markdown']}", file=sys.stderr)
+    return 0
+
+
+def _fad(args: argparse.Namespace) -> int:
+    from audiogen.eval.embeddings import build_embedding
+    from audiogen.eval.run import evaluate_fad
+
+    model = build_embedding(
+        args.embedding,
+        weights=args.weights,
+        pca=args.pca,
+        pca_file=args.pca_file,
+        activation=args.final_relu,
+    )
+    report, frames = evaluate_fad(
+        reference=args.reference,
+        generated=args.generated,
+        model=model,
+        save_stats=args.save_stats,
+        infinity=args.fad_inf,
+        progress=not args.no_progress,
+    )
+    return _finish(report, args, frames)
+
+
+def _clap(args: argparse.Namespace) -> int:
+    from audiogen.eval.embeddings import build_embedding
+    from audiogen.eval.run import evaluate_clap
+
+    model = build_embedding("clap", weights=args.weights)
+    report = evaluate_clap(
+        generated=args.generated, model=model, text=args.text, progress=not args.no_progress
+    )
+    return _finish(report, args)
+
+
+def _chroma(args: argparse.Namespace) -> int:
+    from audiogen.eval.run import evaluate_chroma
+
+    report = evaluate_chroma(
+        melody=args.melody, generated=args.generated, progress=not args.no_progress
+    )
+    return _finish(report, args)
+
+
+def _codec(args: argparse.Namespace) -> int:
+    from audiogen.codecs.files import load_codec
+    from audiogen.eval.run import evaluate_codec
+
+    codec = load_codec(args.codec)
+    if args.bandwidth is not None:
+        codec.set_bandwidth(args.bandwidth)
+    report = evaluate_codec(codec=codec, audio_source=args.audio, progress=not args.no_progress)
+    return _finish(report, args)
