@@ -181,7 +181,9 @@ class Codec(nn.Module):
         scale = rms + 1e-8  # [B, 1, 1]
         return x / scale, scale.view(-1)
 
-    @torch.inference_mode()
+    # no_grad rather than inference_mode: codes may feed an LM's autograd graph, which
+    # refuses inference tensors.
+    @torch.no_grad()
     def encode_audio(self, wav: torch.Tensor) -> EncodedAudio:
         """``wav [B, C, T]`` float -> :class:`EncodedAudio` with codes ``[B, K, F]``."""
         self._check_wav(wav)
@@ -218,7 +220,7 @@ class Codec(nn.Module):
         full = math.ceil(self.segment_length / self.hop_length)
         return [min(full, n_frames - s) for s in range(0, n_frames, full)]
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def decode(
         self,
         codes: torch.Tensor,

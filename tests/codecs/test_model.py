@@ -194,3 +194,13 @@ def test_conv_inference_path_matches_training_path(causal, kernel, dilation, len
     with torch.inference_mode():
         out = conv(x)
     torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
+
+
+def test_codes_can_feed_autograd():
+    # Codes go straight into an LM's embedding during training; they must not be
+    # inference tensors.
+    codec = Codec.tiny()
+    codes = codec.encode(torch.randn(1, 1, 640))
+    emb = torch.nn.Embedding(codec.cardinality, 3)
+    emb(codes).sum().backward()
+    assert emb.weight.grad is not None
