@@ -100,7 +100,7 @@ def _captions(source: Path) -> dict[str, str]:
                 text = d.get("description") or d.get("text")
                 out[str((base / d["path"]).resolve())] = text
             except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-                raise UserError(f"{source}:{lineno}: expected JSON with 'path' and 'description'")
+                raise UserError(f"{source}:{lineno}: expected JSON with 'path' and 'description'") from None
     return out
 
 
