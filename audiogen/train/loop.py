@@ -141,8 +141,10 @@ def _train(task: Task, recipe: Any, out_dir: Path, resume: bool, env: D.DistEnv)
     _seed_all(tc.seed)  # the same on every rank: identical initial weights
     model = task.build_model(recipe).to(device=env.device, dtype=precision.param_dtype)
     model = D.wrap_model(model, env, tc.parallel)
-    # Its own generator, seeded alike on all ranks, so SR keeps DDP replicas identical.
-    sr_generator = torch.Generator(device=env.device).manual_seed(tc.seed + 1)
+    # SR noise has its own generator: seeded alike on all DDP ranks so replicas stay
+    # identical; per rank under FSDP, where each rank rounds a different shard.
+    sr_seed = tc.seed + 1 + (env.rank if env.distributed and tc.parallel == "fsdp" else 0)
+    sr_generator = torch.Generator(device=env.device).manual_seed(sr_seed)
     optimizer = AdamW(
         model.parameters(),
         lr=oc.lr,
@@ -288,7 +290,9 @@ def _save(
     """Gather full state on every rank (collectives), write on rank 0, wait for it."""
     model_sd = D.model_state(model)
     optim_sd = D.optimizer_state(model, optimizer)
-    rng = D.all_gather_objects(capture_rng(env.device), env)
+    rng = D.all_gather_objects(
+        {**capture_rng(env.device), "sr_generator": sr_generator.get_state().cpu()}, env
+    )
     path = ckpt.checkpoints_dir(out_dir) / f"step_{step:06d}"
     if env.is_main:
         state = {
@@ -298,7 +302,6 @@ def _save(
             "optimizer": optim_sd,
             "scheduler": scheduler.state_dict(),
             "rng": rng,
-            "sr_generator": sr_generator.get_state(),
             "nonfinite_total": guard.total,
         }
         path = ckpt.save_checkpoint(
@@ -325,9 +328,9 @@ def _restore(
         D.load_optimizer_state(model, optimizer, s["optimizer"])
         scheduler.load_state_dict(s["scheduler"])
         batches.load_state_dict(s["data"])
-        sr_generator.set_state(s["sr_generator"])
         if s["world_size"] == env.world_size:
             restore_rng(s["rng"][env.rank], env.device)
+            sr_generator.set_state(s["rng"][env.rank]["sr_generator"])
         elif env.is_main:
             print(
                 f"note: checkpoint was written by {s['world_size']} rank(s), this run has "

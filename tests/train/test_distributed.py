@@ -1,10 +1,11 @@
-"""torchrun: 2 gloo processes equal 1 process at the same global batch."""
+"""torchrun: 2 gloo processes (DDP or FSDP2) equal 1 process at the same global batch."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -15,8 +16,10 @@ from audiogen.train.loop import train
 from .conftest import QUIET, REPO, TOY_RECIPE, cli_module, subprocess_env
 
 
-def test_two_process_ddp_equals_one_process(toy_recipe, tmp_path) -> None:
+@pytest.mark.parametrize("parallel", ["ddp", pytest.param("fsdp", marks=pytest.mark.slow)])
+def test_two_processes_equal_one_process(toy_recipe, tmp_path, parallel: str) -> None:
     run = ["train.steps=60", "train.checkpoint_every=1000", "train.batch_size=64"]
+    run.append(f"train.parallel={parallel}")  # ignored by the single process
     env = subprocess_env()
     train(toy.TASK, toy_recipe(*run), out_dir=tmp_path / "one")
     cmd = [

@@ -115,8 +115,13 @@ def test_kill_9_then_resume_is_bit_identical(tmp_path) -> None:
         "train.precision=bf16-pure",
     ]  # SR consumes random bits: the RNG must resume too
     env = subprocess_env()
-    subprocess.run(
-        train_cmd(tmp_path / "ref", *run), env=env, cwd=REPO, check=True, capture_output=True
+    # The uninterrupted reference runs alongside the run that gets killed.
+    ref_proc = subprocess.Popen(
+        train_cmd(tmp_path / "ref", *run),
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
     killed = tmp_path / "killed"
@@ -139,6 +144,7 @@ def test_kill_9_then_resume_is_bit_identical(tmp_path) -> None:
     stopped_at = ckpt.load_checkpoint(killed).state["step"]
     assert stopped_at < 400, "the run finished before it could be killed"
 
+    assert ref_proc.wait() == 0
     subprocess.run(
         train_cmd(killed, *run, resume=True), env=env, cwd=REPO, check=True, capture_output=True
     )
