@@ -100,7 +100,9 @@ def _captions(source: Path) -> dict[str, str]:
                 text = d.get("description") or d.get("text")
                 out[str((base / d["path"]).resolve())] = text
             except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-                raise UserError(f"{source}:{lineno}: expected JSON with 'path' and 'description'") from None
+                raise UserError(
+                    f"{source}:{lineno}: expected JSON with 'path' and 'description'"
+                ) from None
     return out
 
 
@@ -147,8 +149,11 @@ def _pairs(melody: Path, generated: Path) -> list[tuple[Path, Path]]:
         return [(melody, generated)]
     if not (melody.is_dir() and generated.is_dir()):
         raise UserError("chroma: --melody and --generated must both be files or both folders")
-    mel = {p.stem: p for p in sorted(melody.iterdir()) if p.suffix.lower() in (".mid", ".midi")}
-    mel.update({p.stem: p for p in list_audio(melody) if p.stem not in mel})
+    suffixes = (".mid", ".midi", *audio.READ_SUFFIXES)
+    mel: dict[str, Path] = {}
+    for p in sorted(melody.rglob("*")):
+        if p.is_file() and p.suffix.lower() in suffixes:
+            mel.setdefault(p.stem, p)
     pairs = [(mel[g.stem], g) for g in list_audio(generated) if g.stem in mel]
     if not pairs:
         raise UserError(f"chroma: no file in {generated} has a same-named melody in {melody}")
