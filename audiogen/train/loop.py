@@ -166,13 +166,16 @@ def _train(task: Task, recipe: Any, out_dir: Path, resume: bool, env: D.DistEnv)
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     dataset = task.build_dataset(recipe)
-    batches = ShardedBatches(
-        num_items=len(dataset),
-        global_batch=tc.batch_size,
-        rank=env.rank,
-        world_size=env.world_size,
-        seed=tc.seed,
-    )
+    try:
+        batches = ShardedBatches(
+            num_items=len(dataset),
+            global_batch=tc.batch_size,
+            rank=env.rank,
+            world_size=env.world_size,
+            seed=tc.seed,
+        )
+    except ValueError as e:  # dataset smaller than one global batch
+        raise UserError(f"train.batch_size: {e}") from None
     config = to_dict(recipe)
     step, last_ckpt, nonfinite_total = 0, None, 0
     if resume:

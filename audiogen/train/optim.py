@@ -18,7 +18,6 @@ number per element with the CPU generator would cost more than the whole Adam up
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -27,8 +26,6 @@ from torch.optim import Optimizer
 
 # Columns of the a[i] XOR b[j] noise grid; long rows keep the broadcast kernel vectorised.
 _NOISE_COLS = 4096
-# The high 16 bits of an fp32 word are a bf16 value; which int16 half holds them.
-_HIGH_HALF = 1 if sys.byteorder == "little" else 0
 _BF16_MAX = torch.finfo(torch.bfloat16).max
 
 
@@ -79,6 +76,8 @@ def stochastic_round(
     one of the two bf16 neighbours of x (x itself when exactly representable). NaN stays NaN,
     ±inf stays ±inf, and a finite value never rounds to inf: beyond the largest bf16 value
     the result saturates at ±max (no neighbour exists there to be unbiased about).
+    The random bits of different elements are pairwise independent (see the module doc),
+    so errors average out over sums as with fully independent draws.
     """
     if dtype != torch.bfloat16:
         raise ValueError(f"stochastic_round supports bfloat16 only, got {dtype}")
