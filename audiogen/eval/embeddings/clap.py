@@ -21,7 +21,7 @@ WANTS = "a transformers ClapModel directory (config.json, model.safetensors, tok
 
 
 class CLAP(EmbeddingModel):
-    """Audio ``[B, 1, T]`` at 48 kHz → ``[B, W, D]``, one embedding per 10 s window.
+    """Audio ``[B, 1, T]`` at 48 kHz → ``[B, W, D]``, one embedding per model-length window.
 
     Args:
         model: a ``transformers.ClapModel``.
@@ -32,20 +32,21 @@ class CLAP(EmbeddingModel):
     name = "clap"
     channels = 1
 
-    def __init__(self, *, model, feature_extractor, tokenizer=None, window_s: float = 10.0):
+    def __init__(self, *, model, feature_extractor, tokenizer=None):
         super().__init__()
         self.model = model.eval()
         self.feature_extractor = feature_extractor
         self.tokenizer = tokenizer
         self.sample_rate = int(feature_extractor.sampling_rate)
         self.dim = int(model.config.projection_dim)
-        self.window = int(window_s * self.sample_rate)
+        # The model's input length (10 s for LAION's checkpoints): longer audio is split.
+        self.window = int(feature_extractor.max_length_s * self.sample_rate)
 
     def describe(self) -> dict:
         return {**super().describe(), "window_s": self.window / self.sample_rate}
 
     def _windows(self, wav: torch.Tensor) -> list[np.ndarray]:
-        """``wav [T]`` → windows of at most ``self.window`` samples (a short tail joins none)."""
+        """``wav [T]`` → windows of at most ``self.window`` samples (the last may be shorter)."""
         x = wav.cpu().numpy()
         n = max(1, int(np.ceil(x.shape[0] / self.window)))
         return [x[i * self.window : (i + 1) * self.window] for i in range(n)]
