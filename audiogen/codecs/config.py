@@ -141,7 +141,7 @@ class CodecConfig:
 
     @classmethod
     def tiny(cls, *, channels: int = 1, causal: bool = False) -> CodecConfig:
-        """Debug size (~60 k parameters): 16 kHz, hop 64 (250 Hz), 4 codebooks of 64."""
+        """Debug size (~37 k parameters): 16 kHz, hop 64 (250 Hz), 4 codebooks of 64."""
         return cls(
             sample_rate=16_000,
             channels=channels,

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from audiogen.codecs import Codec, CodecConfig, CodecError, build_codec
-from audiogen.codecs.seanet import SConv1d, has_weight_norm, pad1d
+from audiogen.codecs.conv import SConv1d, pad1d
+from audiogen.codecs.seanet import has_weight_norm
 from audiogen.errors import UserError
 
 

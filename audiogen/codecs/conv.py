@@ -1,0 +1,239 @@
+"""Convolution wrappers with EnCodec's padding rules, and the LSTM wrapper.
+
+Padding follows EnCodec so that imported weights give the same numbers:
+
+- the input of a strided conv is padded on the right so that the last window is full
+  (``extra_padding``), which makes ``frames = ceil(T / hop)`` and lets the decoder rebuild
+  at least ``T`` samples;
+- causal convs put all fixed padding on the left, non-causal ones split it, the extra
+  sample of an odd split going left;
+- reflect padding of an input shorter than the pad first appends zeros (reflection needs
+  ``length > pad``) and cuts them off again afterwards.
+
+A wrapper holds the torch conv as ``conv`` and an optional ``GroupNorm`` as ``norm``, the
+names HF transformers uses, so weight import is a rename.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import weight_norm
+
+NORMS = ("weight_norm", "time_group_norm", "none")
+
+
+def extra_padding(length: int, *, kernel_size: int, stride: int, padding_total: int) -> int:
+    """Right padding so that a strided conv's last window is full (EnCodec's rule).
+
+    ``kernel_size`` is the effective (dilated) kernel size.
+    """
+    n_frames = (length - kernel_size + padding_total) / stride + 1
+    ideal_length = (math.ceil(n_frames) - 1) * stride + (kernel_size - padding_total)
+    return ideal_length - length
+
+
+def pad1d(x: torch.Tensor, left: int, right: int, *, mode: str = "reflect") -> torch.Tensor:
+    """Pad the last axis of ``x [..., T]``; reflect works even when ``T <= pad``."""
+    if mode != "reflect":
+        return F.pad(x, (left, right), mode=mode)
+    length = x.shape[-1]
+    max_pad = max(left, right)
+    zeros = 0
+    if length <= max_pad:
+        # Reflection needs more samples than the pad: append zeros, reflect, drop them.
+        zeros = max_pad - length + 1
+        x = F.pad(x, (0, zeros))
+    padded = F.pad(x, (left, right), mode="reflect")
+    return padded[..., : padded.shape[-1] - zeros]
+
+
+def _check_norm(norm: str, causal: bool) -> None:
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    if norm == "time_group_norm" and causal:
+        # GroupNorm over time looks at the whole signal, so it cannot be causal.
+        raise ValueError("time_group_norm cannot be used with causal convolutions")
+
+
+class SConv1d(nn.Module):
+    """Conv1d with EnCodec padding and normalisation: ``[B, C_in, T] -> [B, C_out, ceil(T/s)]``."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        *,
+        stride: int = 1,
+        dilation: int = 1,
+        causal: bool = False,
+        norm: str = "weight_norm",
+        pad_mode: str = "reflect",
+    ) -> None:
+        super().__init__()
+        _check_norm(norm, causal)
+        conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride, dilation=dilation)
+        self.conv = weight_norm(conv) if norm == "weight_norm" else conv
+        if norm == "time_group_norm":
+            self.norm = nn.GroupNorm(1, out_channels)
+        self.causal = causal
+        self.pad_mode = pad_mode
+        self.stride = stride
+        self.effective_kernel = (kernel_size - 1) * dilation + 1
+        self.padding_total = self.effective_kernel - stride
+
+    def _conv_edges_fixed(self, x: torch.Tensor) -> torch.Tensor:
+        """Inference-only stride-1 reflect conv without materialising the padded input.
+
+        The conv runs with its own zero padding, then the few outputs per edge that saw
+        zeros are recomputed from a small reflect-padded slice. This skips one full copy
+        of the input, which costs as much as a small conv at audio rate.
+        """
+        conv = self.conv
+        p = self.padding_total
+        t = x.shape[-1]
+        if self.causal:
+            left, right = p, 0
+            y = F.conv1d(x, conv.weight, conv.bias, padding=p, dilation=conv.dilation)
+            y = y[..., :t]
+        else:
+            left = right = p // 2
+            y = F.conv1d(x, conv.weight, conv.bias, padding=left, dilation=conv.dilation)
+        k = self.effective_kernel
+        if left:
+            head = F.pad(x[..., : k + left], (left, 0), mode="reflect")
+            head = F.conv1d(head, conv.weight, conv.bias, dilation=conv.dilation)
+            y[..., :left] = head[..., :left]
+        if right:
+            tail = F.pad(x[..., t - k - right :], (0, right), mode="reflect")
+            tail = F.conv1d(tail, conv.weight, conv.bias, dilation=conv.dilation)
+            y[..., t - right :] = tail[..., -right:]
+        return y
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (
+            self.stride == 1
+            and self.padding_total > 0
+            and self.pad_mode == "reflect"
+            and (self.causal or self.padding_total % 2 == 0)
+            and x.shape[-1] > 2 * self.padding_total + 1
+            and not torch.is_grad_enabled()
+        ):
+            y = self._conv_edges_fixed(x)
+            return self.norm(y) if hasattr(self, "norm") else y
+        extra = extra_padding(
+            x.shape[-1],
+            kernel_size=self.effective_kernel,
+            stride=self.stride,
+            padding_total=self.padding_total,
+        )
+        if self.causal:
+            x = pad1d(x, self.padding_total, extra, mode=self.pad_mode)
+        else:
+            right = self.padding_total // 2
+            x = pad1d(x, self.padding_total - right, right + extra, mode=self.pad_mode)
+        if self.effective_kernel == 1 and self.stride == 1:
+            # A 1x1 conv is a batched matrix product; torch's conv takes a slow kernel for
+            # it on CPU, baddbmm gives the same numbers about 2x faster.
+            w = self.conv.weight
+            w = w.view(w.shape[0], w.shape[1]).expand(x.shape[0], -1, -1)
+            x = torch.baddbmm(self.conv.bias[None, :, None], w, x)
+        else:
+            x = self.conv(x)
+        if hasattr(self, "norm"):
+            x = self.norm(x)
+        return x
+
+
+class SConvTranspose1d(nn.Module):
+    """Transposed conv that trims EnCodec's fixed padding: ``[B, C_in, F] -> [B, C_out, F*s]``."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        *,
+        stride: int = 1,
+        causal: bool = False,
+        norm: str = "weight_norm",
+        trim_right_ratio: float = 1.0,
+    ) -> None:
+        super().__init__()
+        _check_norm(norm, causal)
+        if not causal and trim_right_ratio != 1.0:
+            raise ValueError("trim_right_ratio != 1 only makes sense for causal convolutions")
+        conv = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride)
+        self.conv = weight_norm(conv) if norm == "weight_norm" else conv
+        if norm == "time_group_norm":
+            self.norm = nn.GroupNorm(1, out_channels)
+        padding_total = kernel_size - stride
+        # Only the fixed padding is trimmed here; the encoder's extra padding is removed
+        # at the very end by cutting the output to the input length.
+        if causal:
+            self.trim_right = math.ceil(padding_total * trim_right_ratio)
+        else:
+            self.trim_right = padding_total // 2
+        self.trim_left = padding_total - self.trim_right
+
+    def enable_polyphase(self) -> bool:
+        """Precompute the polyphase form of the (folded) weight for fast inference.
+
+        A transposed conv with ``kernel = n * stride`` equals an ordinary ``n``-tap conv
+        producing ``stride`` output phases per input frame, interleaved in time; torch's
+        ordinary conv is 1.4-2.5x faster on CPU. Only valid while the weights are frozen,
+        so :meth:`Codec.prepare_for_inference` calls it after folding weight norm.
+        Returns whether the fast path is now active.
+        """
+        conv = self.conv
+        (k,), (s,) = conv.kernel_size, conv.stride
+        if parametrize.is_parametrized(conv, "weight") or k % s or conv.groups != 1:
+            return False
+        n = k // s
+        w = conv.weight.detach()  # [C_in, C_out, n*s]
+        c_in, c_out, _ = w.shape
+        # Tap q of the new conv sees x[m - (n-1) + q], i.e. original tap r + (n-1-q)*s.
+        taps = w.view(c_in, c_out, n, s).flip(2)  # [C_in, C_out, q, r]
+        poly = taps.permute(1, 3, 0, 2).reshape(c_out * s, c_in, n).contiguous()
+        self.register_buffer("_poly_weight", poly, persistent=False)
+        # Every phase of output channel o shares o's bias; the conv adds it for free.
+        self.register_buffer(
+            "_poly_bias", conv.bias.detach().repeat_interleave(s), persistent=False
+        )
+        return True
+
+    def _polyphase(self, x: torch.Tensor) -> torch.Tensor:
+        poly = self._poly_weight
+        s = self.conv.stride[0]
+        n = poly.shape[-1]
+        y = F.conv1d(x, poly, self._poly_bias, padding=n - 1)  # [B, C_out*s, F+n-1]
+        b, cs, frames = y.shape
+        # Rows are (channel, phase): interleave the phases along time.
+        return y.view(b, cs // s, s, frames).transpose(2, 3).reshape(b, cs // s, frames * s)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if hasattr(self, "_poly_weight") and not torch.is_grad_enabled():
+            y = self._polyphase(x)
+        else:
+            y = self.conv(x)
+        if hasattr(self, "norm"):
+            y = self.norm(y)
+        return y[..., self.trim_left : y.shape[-1] - self.trim_right]
+
+
+class SLSTM(nn.Module):
+    """Unidirectional LSTM over time with a skip connection: ``[B, C, T] -> [B, C, T]``."""
+
+    def __init__(self, dim: int, *, num_layers: int = 2) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(dim, dim, num_layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(2, 0, 1)  # [T, B, C]: nn.LSTM's default layout
+        y, _ = self.lstm(x)
+        return (y + x).permute(1, 2, 0)
