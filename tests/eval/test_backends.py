@@ -27,7 +27,9 @@ def clap_dir(tmp_path_factory):
     vocab = {w: i for i, w in enumerate(["<pad>", "<unk>", "piano", "drums", "a", "song"])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>").save_pretrained(d)
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>"
+    ).save_pretrained(d)
     return d
 
 
