@@ -54,12 +54,12 @@ def bench_distance(n: int, dims: list[int]) -> list[dict]:
         a = (rng.standard_normal((n, d)) @ mix).astype(np.float32)
         b = (rng.standard_normal((n, d)) @ mix + 0.05).astype(np.float32)
 
-        def ours():
+        def ours(a=a, b=b):
             sa = EmbeddingStats.from_embeddings(a, embedding="x", version="x")
             sb = EmbeddingStats.from_embeddings(b, embedding="x", version="x")
             return sa.distance(sb)
 
-        def peer():
+        def peer(a=a, b=b):
             ma, ca = fad_cls.calculate_embd_statistics(None, a)
             mb, cb = fad_cls.calculate_embd_statistics(None, b)
             return fad_cls.calculate_frechet_distance(None, ma, ca, mb, cb)

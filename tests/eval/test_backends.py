@@ -18,8 +18,9 @@ def clap_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("clap")
     text = dict(vocab_size=32, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                 intermediate_size=32, max_position_embeddings=40)  # fmt: skip
-    audio = dict(hidden_size=32, patch_embeds_hidden_size=16, depths=[1, 1], num_attention_heads=[2, 2],
-                 window_size=4, spec_size=128, num_mel_bins=64, enable_fusion=False)  # fmt: skip
+    audio = dict(hidden_size=32, patch_embeds_hidden_size=16, depths=[1, 1],
+                 num_attention_heads=[2, 2], window_size=4, spec_size=128, num_mel_bins=64,
+                 enable_fusion=False)  # fmt: skip
     cfg = ClapConfig(text_config=text, audio_config=audio, projection_dim=8)
     torch.manual_seed(0)
     ClapModel(cfg).save_pretrained(d)
