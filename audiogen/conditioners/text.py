@@ -147,7 +147,9 @@ def hf_text_conditioner(
 ) -> TextConditioner:
     """Any HF encoder in a local directory (BERT-like via AutoModel, T5 via T5EncoderModel)."""
     from transformers import AutoModel, AutoTokenizer, T5EncoderModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # "Loading weights" bars on every model build
     p = _local_dir(path, name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
