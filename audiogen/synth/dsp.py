@@ -134,6 +134,7 @@ def wavetable_oscillator(
     hop: int,
     sample_rate: float,
     table_size: int = 1024,
+    phase: Tensor | None = None,
 ) -> Tensor:
     """Harmonic oscillator bank evaluated through per-frame wavetables.
 
@@ -149,6 +150,8 @@ def wavetable_oscillator(
             for the frame's highest f0 must already be zero (:func:`remove_above_nyquist`).
         hop: samples per frame; frame f sits at sample ``f * hop``.
         table_size: N, a power of two.
+        phase: optional ``[B, T]`` phase in cycles (any range) replacing the running sum of
+            ``f0_hz``; the renderer computes it in closed form.
     Returns:
         ``[B, T]`` audio.
     """
@@ -158,10 +161,13 @@ def wavetable_oscillator(
     num_frames = amplitudes.shape[1]
     flat = harmonic_tables(amplitudes, table_size).reshape(batch, num_frames * table_size)
 
-    pos = accumulate_phase(f0_hz, sample_rate) * table_size
-    j0 = pos.detach().floor().long().clamp(0, table_size - 1)
-    j1 = (j0 + 1) & (table_size - 1)  # wraps to the table's start
-    beta = pos - j0.to(pos.dtype)
+    if phase is None:
+        phase = accumulate_phase(f0_hz, sample_rate)
+    pos = phase * table_size
+    floor = pos.detach().floor()
+    j0 = floor.long() & (table_size - 1)  # phase is periodic: wrap (negative phase too)
+    j1 = (j0 + 1) & (table_size - 1)
+    beta = pos - floor
     frame_pos = torch.arange(num_samples, device=f0_hz.device, dtype=torch.float32) / hop
     f_lo = frame_pos.floor().long().clamp(max=num_frames - 1)
     alpha = (frame_pos - f_lo.float()).clamp(max=1.0)

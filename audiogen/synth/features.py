@@ -73,3 +73,30 @@ def extract_controls(audio: Tensor, sample_rate: int, hop: int) -> AudioControls
         loudness_db=loud,
         voiced=torch.from_numpy(voiced.astype(bool)),
     )
+
+
+def estimate_vibrato(controls: AudioControls, frame_rate: float) -> tuple[float, float]:
+    """Typical vibrato of a recording as ``(depth_cents, rate_hz)``.
+
+    Pitch in cents minus its 0.25 s running median (the note) leaves the vibrato; depth is
+    the peak deviation of a sinusoid with that RMS, rate the spectral peak in 3-9 Hz.
+    Deviations over 60 cents (note changes, pyin octave slips) are left out.
+    """
+    from scipy.ndimage import median_filter
+
+    voiced = controls.voiced.numpy()
+    if voiced.sum() < frame_rate:  # under a second of pitched audio: no estimate
+        return 0.0, 5.5
+    cents = 1200 * np.log2(controls.f0_hz.numpy() / 440.0)
+    trend = median_filter(cents, size=max(3, int(0.25 * frame_rate)) | 1, mode="nearest")
+    dev = np.where(voiced, cents - trend, 0.0)
+    dev[np.abs(dev) > 60] = 0.0
+    used = voiced & (dev != 0)
+    if used.sum() < frame_rate // 2:
+        return 0.0, 5.5
+    depth = float(np.sqrt(2) * dev[used].std())
+    spectrum = np.abs(np.fft.rfft(dev))
+    freqs = np.fft.rfftfreq(len(dev), 1 / frame_rate)
+    band = (freqs >= 3) & (freqs <= 9)
+    rate = float(freqs[band][np.argmax(spectrum[band])]) if band.any() else 5.5
+    return depth, rate

@@ -12,8 +12,9 @@ from torch import Tensor
 from tqdm import tqdm
 
 from audiogen.synth.errors import SynthError
-from audiogen.synth.features import extract_controls
+from audiogen.synth.features import estimate_vibrato, extract_controls
 from audiogen.synth.losses import multiscale_spectral_loss
+from audiogen.synth.presets import Vibrato
 from audiogen.synth.timbre import TimbreConfig, TimbreDecoder, save_timbre
 
 
@@ -59,8 +60,11 @@ def fit_timbre(
             f"no clear pitch: pyin found {voiced_fraction:.0%} of the audible frames pitched; "
             "fit needs a monophonic recording of a pitched instrument"
         )
+    depth, rate = estimate_vibrato(controls, config.frame_rate)
     config = dataclasses.replace(
-        config, loudness_ref_db=float(controls.loudness_db[voiced].median())
+        config,
+        loudness_ref_db=float(controls.loudness_db[voiced].median()),
+        vibrato=Vibrato(rate_hz=round(rate, 2), depth_cents=round(depth, 1), delay=0.15),
     )
     seg = int(segment_seconds * config.frame_rate)
     usable = min(len(controls.f0_hz) - 1, audio.shape[-1] // hop)

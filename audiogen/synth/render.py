@@ -169,6 +169,22 @@ def add_reverb(dry: Tensor, seconds: float, wet: float, sample_rate: int) -> Ten
     return dry + overlap_add_convolve(dry, spectrum, n_fft, ir_len)
 
 
+def _note_phase(f0: Tensor, length: int, sample_rate: int) -> Tensor:
+    """``[N, L]`` phase in cycles of steady tones, ``f0 * l / sr``, precise in float32.
+
+    ``l = 256 a + b``: the coarse part ``frac(f0 * 256 a / sr)`` is taken in float64 on a
+    256x smaller grid and the fine part ``f0 * b / sr`` stays below 128 cycles, so the sum
+    keeps ~1e-5 cycle precision for notes of any length without a float64 pass per sample.
+    """
+    block = 256
+    num_blocks = -(-length // block)
+    step = f0.double() / sample_rate  # [N] cycles per sample
+    coarse = torch.frac(step[:, None] * (torch.arange(num_blocks, dtype=torch.float64) * block))
+    fine = step.float()[:, None] * torch.arange(block, dtype=torch.float32)
+    phase = coarse.float()[:, :, None] + fine[:, None, :]
+    return phase.reshape(len(f0), num_blocks * block)[:, :length]
+
+
 def _synth_bucket(
     preset: Preset,
     pitch: Tensor,
@@ -190,15 +206,19 @@ def _synth_bucket(
     f0 = midi_to_hz(pitch)
     attack = preset.envelope.attack * (1.4 - 0.6 * vel)  # harder playing speaks faster
 
+    phase = _note_phase(f0, length, sample_rate)
     vib = preset.vibrato
     if vib.depth_cents > 0:
-        depth = vib.depth_cents * (0.6 + 0.4 * vel)
-        phase0 = torch.rand(n, 1, generator=gen) * (2 * math.pi)
+        # Vibrato of c(t) = depth * ramp(t) * sin(w t + p) cents is, to first order, the phase
+        # f0 * ln2/1200 * integral(c) = -A ramp(t) cos(w t + p) / w; cos(w t + p) is split
+        # into cos(w t) cos(p) - sin(w t) sin(p) so that no transcendental runs per sample.
+        w = 2 * math.pi * vib.rate_hz
+        amp = f0 * (vib.depth_cents * math.log(2) / 1200 / w) * (0.6 + 0.4 * vel)
+        p = torch.rand(n, generator=gen) * (2 * math.pi)
         ramp = ((t - vib.delay) / 0.2).clamp(0, 1)
-        cents = (depth[:, None] * ramp) * torch.sin(2 * math.pi * vib.rate_hz * t + phase0)
-        f0_audio = f0[:, None] * torch.exp2(cents * (1 / 1200))
-    else:
-        f0_audio = f0[:, None].expand(n, length)
+        cos_part, sin_part = ramp * torch.cos(w * t), ramp * torch.sin(w * t)
+        phase -= (amp * torch.cos(p))[:, None] * cos_part
+        phase += (amp * torch.sin(p))[:, None] * sin_part
     env = adsr(t, duration[:, None], preset.envelope, attack[:, None])  # [N, L]
 
     num_frames = length // hop + 2
@@ -208,13 +228,15 @@ def _synth_bucket(
     amps = harmonic_spectrum(
         preset,
         f0_hz=f0_frame,
-        f0_max_hz=f0_frame * 2 ** (vib.depth_cents / 1200),
+        f0_max_hz=f0_frame * 2 ** (1.5 * vib.depth_cents / 1200),  # + vibrato fade-in
         t=t_frame.repeat(n),
         level=level.reshape(-1),
         velocity=vel[:, None].expand(n, num_frames).reshape(-1),
         sample_rate=sample_rate,
     ).reshape(n, num_frames, -1)
-    harmonic = wavetable_oscillator(f0_audio, amps, hop, sample_rate, TABLE_SIZE)
+    harmonic = wavetable_oscillator(
+        f0[:, None].expand(n, length), amps, hop, sample_rate, TABLE_SIZE, phase=phase
+    )
 
     audio = env * harmonic
     offset = int(torch.randint(0, NOISE_LOOP, (1,), generator=gen))

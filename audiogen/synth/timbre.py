@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from audiogen.fileio import atomic_path
 from audiogen.synth.errors import SynthError
-from audiogen.synth.presets import Envelope
+from audiogen.synth.presets import Envelope, Vibrato
 from audiogen.synth.processors import FilteredNoise, Harmonic, Reverb
 
 FORMAT = "audiogen.timbre/1"
@@ -47,6 +47,7 @@ class TimbreConfig:
     envelope: Envelope = field(
         default_factory=lambda: Envelope(attack=0.05, decay=0.5, sustain=0.9, release=0.3)
     )
+    vibrato: Vibrato = field(default_factory=Vibrato)  # measured from the recording by fit
 
     @property
     def hop(self) -> int:
@@ -59,8 +60,13 @@ class TimbreConfig:
         if unknown:
             raise SynthError(f"timbre config has unknown keys: {', '.join(sorted(unknown))}")
         data = dict(data)
-        if "envelope" in data:
-            data["envelope"] = Envelope(**data["envelope"])
+        try:
+            if "envelope" in data:
+                data["envelope"] = Envelope(**data["envelope"])
+            if "vibrato" in data:
+                data["vibrato"] = Vibrato(**data["vibrato"])
+        except TypeError as e:
+            raise SynthError(f"timbre config: {e}") from None
         return cls(**data)
 
 
@@ -185,6 +191,14 @@ def render_timbre(
             vel = torch.tensor([float(max(notes[k].velocity, 1)) for k in idx])
             t = torch.arange(num, dtype=torch.float32) / cfg.frame_rate
             f0 = (440.0 * 2 ** ((pitch - 69) / 12))[:, None].expand(len(idx), num)
+            vib = cfg.vibrato
+            if vib.depth_cents > 0:
+                ramp = ((t - vib.delay) / 0.2).clamp(0, 1)
+                start_phase = torch.rand(len(idx), 1) * (2 * math.pi)
+                cents = (
+                    vib.depth_cents * ramp * torch.sin(2 * math.pi * vib.rate_hz * t + start_phase)
+                )
+                f0 = f0 * torch.exp2(cents / 1200)
             audio = model.dry(f0, note_loudness(t, dur, vel, cfg))  # [n, num * hop]
             where = torch.tensor([offsets[k] for k in idx])[:, None] + torch.arange(num * cfg.hop)
             out.index_add_(0, where.reshape(-1), audio.reshape(-1))
