@@ -118,3 +118,43 @@ def test_from_hf_encodec_saved_directory(tmp_path, randomize_codebooks):
     peer = _hf_32khz(randomize_codebooks)
     peer.save_pretrained(tmp_path / "hf")
     _check_hf(peer, from_hf_encodec(tmp_path / "hf"))
+
+
+def test_from_hf_encodec_48khz_style_segments(randomize_codebooks):
+    """HF's chunked, normalised stereo path (48 kHz layout; narrow and short for speed)."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.EncodecConfig(
+        sampling_rate=48_000,
+        audio_channels=2,
+        target_bandwidths=[3.0, 6.0, 12.0, 24.0],
+        use_causal_conv=False,
+        norm_type="time_group_norm",
+        normalize=True,
+        chunk_length_s=0.2,
+        overlap=0.01,
+        num_filters=8,
+    )
+    peer = transformers.EncodecModel(config).eval()
+    randomize_codebooks(peer, scale=_latent_scale(peer.encoder, 2, 48_000))
+    codec = from_hf_encodec(peer)
+    codec.set_bandwidth(6.0)
+    x = torch.randn(1, 2, 2 * 9600 + 500) * 0.3  # three chunks, the last one short
+    with torch.no_grad():
+        out = peer.encode(x, bandwidth=6.0, return_dict=True)
+        ref_audio = peer.decode(
+            out.audio_codes,
+            out.audio_scales,
+            last_frame_pad_length=out.last_frame_pad_length,
+            return_dict=True,
+        ).audio_values
+    # HF zero-pads the last chunk's codes to a full chunk; drop that padding.
+    n = out.audio_codes.shape[-1]
+    chunks = list(out.audio_codes[:-1]) + [
+        out.audio_codes[-1][..., : n - out.last_frame_pad_length]
+    ]
+    enc = codec.encode_audio(x)
+    assert torch.equal(enc.codes, torch.cat(chunks, dim=-1))
+    torch.testing.assert_close(enc.scales, torch.cat(out.audio_scales, dim=-1), rtol=0, atol=1e-7)
+    audio = codec.decode(enc.codes, scales=enc.scales)
+    assert audio.shape == ref_audio.shape
+    assert (audio - ref_audio).abs().max() <= ATOL
