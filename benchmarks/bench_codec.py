@@ -1,7 +1,7 @@
 """Codec speed: audiogen vs the `encodec` package (24 kHz) and vs HF transformers (32 kHz).
 
 Both sides get identical random weights (audiogen's are converted from the peer), the same
-audio, and run encode + decode in this one process, alternating, best of ``--repeats``.
+audio, and run encode + decode in this one process, alternating run by run.
 Codes are checked equal and the audio difference is reported, so the speed comparison is
 between implementations that give the same output. Prints a table and writes JSON.
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import time
 import warnings
 from collections.abc import Callable
@@ -33,47 +34,44 @@ def _randomize_codebooks(model: torch.nn.Module, scale: float) -> None:
                 buf.fill_(1.0)
 
 
-def _time(fn: Callable[[], torch.Tensor], repeats: int, device: str) -> tuple[float, torch.Tensor]:
-    """Best wall time of ``repeats`` calls (after one warm-up) and the last output."""
+def _timed(fn: Callable[[], object], device: str) -> tuple[float, object]:
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
     out = fn()
-    best = float("inf")
-    for _ in range(repeats):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        out = fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
-def _si_sdr(ref: torch.Tensor, est: torch.Tensor) -> float:
-    ref, est = ref.flatten().double(), est.flatten().double()
-    target = (est @ ref) / (ref @ ref) * ref
-    return float(10 * torch.log10(target.pow(2).sum() / (est - target).pow(2).sum()))
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0, out
 
 
 def _compare(name, peer_fn, ours, x, repeats, device, sample_rate) -> dict:
     def ours_fn():
         return ours.decode(ours.encode(x))
 
-    # Alternate so background load on a shared machine hits both sides alike.
-    t_peer, peer_codes_audio = _time(peer_fn, repeats, device)
-    t_ours, audio = _time(ours_fn, repeats, device)
-    t_peer2, _ = _time(peer_fn, repeats, device)
-    t_peer = min(t_peer, t_peer2)
-    peer_codes, peer_audio = peer_codes_audio
+    peer_fn(), ours_fn()  # warm-up (allocator, kernel selection)
+    # Alternate the two sides run by run and keep each run's pair: on a shared machine
+    # load drifts, and a pair sees nearly the same load, so the median of the per-pair
+    # ratios is steadier than a ratio of separately taken bests.
+    t_peer, t_ours, ratios = [], [], []
+    for _ in range(repeats):
+        tp, (peer_codes, peer_audio) = _timed(peer_fn, device)
+        to, audio = _timed(ours_fn, device)
+        t_peer.append(tp)
+        t_ours.append(to)
+        ratios.append(tp / to)
     codes = ours.encode(x)
     seconds = x.shape[-1] / sample_rate
     return {
         "peer": name,
         "audio_seconds": seconds,
-        "peer_s": t_peer,
-        "audiogen_s": t_ours,
-        "peer_rtf": t_peer / seconds,
-        "audiogen_rtf": t_ours / seconds,
-        "speedup": t_peer / t_ours,
+        "peer_s": min(t_peer),
+        "audiogen_s": min(t_ours),
+        "peer_rtf": min(t_peer) / seconds,
+        "audiogen_rtf": min(t_ours) / seconds,
+        "speedup_of_best": min(t_peer) / min(t_ours),
+        "speedup_median_paired": statistics.median(ratios),
+        "runs_peer_s": t_peer,
+        "runs_audiogen_s": t_ours,
         "codes_equal": bool(torch.equal(codes.cpu(), peer_codes.cpu())),
         "max_abs_diff": float((audio - peer_audio).abs().max()),
     }
@@ -133,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--seconds", type=float, default=10.0, help="audio length (default 10)")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs per side (best is kept)")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per side")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--peers", default="encodec,hf", help="comma list: encodec, hf")
     p.add_argument("--out", type=Path, default=Path("bench_codec.json"))
@@ -153,13 +151,15 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.processor() or platform.machine(),
         "results": results,
     }
-    print(f"{'peer':26} {'peer s':>8} {'ours s':>8} {'peer RTF':>9} {'ours RTF':>9} {'speedup':>8}")
+    print(f"{'peer':24} {'peer s':>7} {'ours s':>7} {'peer RTF':>8} {'ours RTF':>8} {'ratio':>6}")
     for r in results:
         print(
-            f"{r['peer']:26} {r['peer_s']:8.3f} {r['audiogen_s']:8.3f} {r['peer_rtf']:9.3f} "
-            f"{r['audiogen_rtf']:9.3f} {r['speedup']:7.2f}x  codes equal: {r['codes_equal']}, "
+            f"{r['peer']:24} {r['peer_s']:7.3f} {r['audiogen_s']:7.3f} {r['peer_rtf']:8.3f} "
+            f"{r['audiogen_rtf']:8.3f} {r['speedup_median_paired']:5.2f}x  "
+            f"(best/best {r['speedup_of_best']:.2f}x) codes equal: {r['codes_equal']}, "
             f"max |diff| {r['max_abs_diff']:.1e}"
         )
+    print("times are the best run; ratio = median over runs of peer time / audiogen time")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
