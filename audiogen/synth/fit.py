@@ -49,6 +49,11 @@ def fit_timbre(
     start_time = time.perf_counter()
     torch.manual_seed(seed)
     hop = config.hop
+    if audio.shape[-1] < (segment_seconds + 0.05) * config.sample_rate:  # before slow pyin
+        raise SynthError(
+            f"recording too short: {audio.shape[-1] / config.sample_rate:.2f} s; "
+            f"need more than {segment_seconds:.1f} s"
+        )
     controls = extract_controls(audio, config.sample_rate, hop)
     voiced = controls.voiced
     # Share of pitched frames among the audible ones (within 50 dB of the loudest): pyin
@@ -67,12 +72,7 @@ def fit_timbre(
         vibrato=Vibrato(rate_hz=round(rate, 2), depth_cents=round(depth, 1), delay=0.15),
     )
     seg = int(segment_seconds * config.frame_rate)
-    usable = min(len(controls.f0_hz) - 1, audio.shape[-1] // hop)
-    if usable < seg:
-        raise SynthError(
-            f"recording too short: {audio.shape[-1] / config.sample_rate:.1f} s; "
-            f"need at least {segment_seconds:.1f} s"
-        )
+    usable = audio.shape[-1] // hop
     model = TimbreDecoder(config)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.05)
