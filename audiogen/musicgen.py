@@ -250,7 +250,11 @@ class MusicGenModel(nn.Module):
             raise UserError(f"{cfg_path}: invalid JSON ({e})") from None
         if cfg.get("format") != FORMAT:
             raise UserError(f"{cfg_path}: not an audiogen model (format {cfg.get('format')!r})")
-        model = cls.build(ModelSpec.from_dict(cfg["model"]))
+        spec = ModelSpec.from_dict(cfg["model"])
+        if spec.text.path and not Path(spec.text.path).is_absolute():
+            # An encoder stored inside the model directory is referenced relative to it.
+            spec.text.path = str(root / spec.text.path)
+        model = cls.build(spec)
         try:
             state = load_file(str(w_path))
         except (SafetensorError, OSError) as e:

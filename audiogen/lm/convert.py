@@ -73,7 +73,7 @@ def lm_config_from_hf(hf_config: dict[str, Any]) -> tuple[LMConfig, str]:
     return cfg, kind
 
 
-def _read_safetensors(directory: Path, wanted: callable) -> dict[str, torch.Tensor]:
+def read_safetensors(directory: Path, wanted: callable) -> dict[str, torch.Tensor]:
     """Read the tensors whose names satisfy ``wanted`` from (possibly sharded) safetensors."""
     from safetensors import safe_open
 
@@ -124,7 +124,7 @@ def _load_source(source: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             hf_config = json.loads(cfg_path.read_text())
         except json.JSONDecodeError as e:
             raise UserError(f"{cfg_path}: invalid JSON ({e})") from e
-        return _read_safetensors(directory, wanted), hf_config
+        return read_safetensors(directory, wanted), hf_config
     if isinstance(source, torch.nn.Module) and hasattr(source, "config"):
         sd = {k: v.detach() for k, v in source.state_dict().items() if wanted(k)}
         return sd, source.config.to_dict()

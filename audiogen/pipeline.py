@@ -1,0 +1,384 @@
+"""MusicGenerator: codec + conditioned LM, the public Python API for generation.
+
+A generator directory holds ``codec/`` (``Codec.save``) and ``lm/`` (``MusicGenModel.save``;
+an imported text encoder may sit inside it, referenced by a relative path)::
+
+    gen = MusicGenerator.load("path/to/model")
+    gen.set_generation_params(duration=8, cfg_coef=3.0)
+    wav = gen.generate(["a slow Irish air on fiddle"])       # [B, C, T] at gen.sample_rate
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from audiogen.errors import UserError
+from audiogen.musicgen import MelodySpec, ModelSpec, MusicGenModel, TextSpec
+
+Melody = str | os.PathLike | torch.Tensor | np.ndarray
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+@dataclass
+class GenerationParams:
+    """Sampling settings. duration and extend_stride in seconds; top_p > 0 overrides top_k."""
+
+    duration: float = 10.0
+    top_k: int = 250
+    top_p: float = 0.0
+    temperature: float = 1.0
+    cfg_coef: float = 3.0
+    use_sampling: bool = True
+    extend_stride: float | None = None
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """bf16 on CUDA; fp32 on CPU, where small-batch bf16 matmuls measured no faster here."""
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+class MusicGenerator:
+    """Text- (and melody-) conditioned music generation with a codec and a conditioned LM."""
+
+    def __init__(
+        self,
+        *,
+        model: MusicGenModel,
+        codec: torch.nn.Module,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.dtype = dtype or default_dtype(self.device)
+        self.model = model.eval().to(self.device)
+        self.model.lm.to(self.dtype)
+        prepare = getattr(codec, "prepare_for_inference", None)  # folds weight norm: faster
+        self.codec = (prepare() if prepare else codec.eval()).to(self.device)
+        if model.spec.lm.num_codebooks != codec.num_codebooks:
+            raise UserError(
+                f"LM expects {model.spec.lm.num_codebooks} codebooks, codec gives "
+                f"{codec.num_codebooks}"
+            )
+        self.params = GenerationParams()
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        directory: str | os.PathLike = "tiny",
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> MusicGenerator:
+        """Load a generator directory (``codec/`` + ``lm/``); ``"tiny"`` is the bundled model."""
+        from audiogen.codecs import Codec
+
+        root = ASSETS / "tiny" if str(directory) == "tiny" else Path(directory)
+        if str(directory) == "tiny" and not root.is_dir():
+            raise UserError(
+                "the bundled tiny model is not in this install (build it with `make train-tiny`)"
+                " ; pass --model DIR"
+            )
+        for sub in ("codec", "lm"):
+            if not (root / sub).is_dir():
+                raise UserError(f"{root}: not a generator directory (no {sub}/ inside)")
+        codec = Codec.load(root / "codec")
+        model = MusicGenModel.load(root / "lm")
+        return cls(model=model, codec=codec, device=device, dtype=dtype)
+
+    @classmethod
+    def from_hf(
+        cls,
+        directory: str | os.PathLike,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> MusicGenerator:
+        """A HF transformers MusicGen / MusicGen-melody directory (all local)."""
+        model, codec = import_hf_musicgen(directory)
+        return cls(model=model, codec=codec, device=device, dtype=dtype)
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write a generator directory (codec/ + lm/, an imported text encoder inside lm/)."""
+        out = Path(directory)
+        self.codec.save(out / "codec")
+        model = self.model
+        text = model.text
+        if text is not None and model.spec.text.encoder in ("t5", "hf"):
+            enc_dir = out / "lm" / "text_encoder"
+            text.encoder.save_pretrained(enc_dir, safe_serialization=True)
+            text.tokenizer.save_pretrained(enc_dir)
+            model.spec = replace(model.spec, text=replace(model.spec.text, path="text_encoder"))
+        model.save(out / "lm")
+        return out
+
+    # -- generation ---------------------------------------------------------------------
+
+    @property
+    def sample_rate(self) -> int:
+        return self.codec.sample_rate
+
+    @property
+    def frame_rate(self) -> float:
+        return self.codec.frame_rate
+
+    def set_generation_params(self, **kwargs) -> None:
+        """Set any of duration, top_k, top_p, temperature, cfg_coef, use_sampling,
+        extend_stride."""
+        try:
+            self.params = replace(self.params, **kwargs)
+        except TypeError as e:
+            raise UserError(f"unknown generation parameter ({e})") from None
+        if self.params.duration <= 0:
+            raise UserError(f"duration must be > 0, got {self.params.duration}")
+
+    def generate(
+        self, prompts: Sequence[str | None], *, seed: int | None = None, progress: bool = False
+    ) -> torch.Tensor:
+        """Audio ``[B, C, T]`` (float32, CPU) for each text prompt (None = unconditional)."""
+        return self._decode(self.generate_codes(prompts, seed=seed, progress=progress))
+
+    def generate_with_melody(
+        self,
+        prompts: Sequence[str | None],
+        melody: Melody | Sequence[Melody],
+        *,
+        melody_sample_rate: int | None = None,
+        seed: int | None = None,
+        progress: bool = False,
+    ) -> torch.Tensor:
+        """Generate following a melody: a path to audio or MIDI, or audio ``[C, T]`` with its
+        sample rate; one melody for all prompts or one per prompt."""
+        if self.model.melody is None:
+            raise UserError("this model has no melody conditioning")
+        prompts = list(prompts)
+        many = isinstance(melody, list | tuple)
+        mels = list(melody) if many else [melody] * len(prompts)
+        if len(mels) != len(prompts):
+            raise UserError(f"{len(mels)} melodies for {len(prompts)} prompts")
+        chromas = [self.melody_chroma(m, melody_sample_rate) for m in mels]
+        codes = self.generate_codes(prompts, chromas=chromas, seed=seed, progress=progress)
+        return self._decode(codes)
+
+    def generate_continuation(
+        self,
+        audio: torch.Tensor,
+        sample_rate: int,
+        prompts: Sequence[str | None],
+        *,
+        seed: int | None = None,
+        progress: bool = False,
+    ) -> torch.Tensor:
+        """Continue ``audio`` ([C, T] or [B, C, T]); the output includes the prompt audio."""
+        from audiogen.audio import convert_channels, resample
+
+        wav = audio if audio.dim() == 3 else audio[None]
+        wav = convert_channels(
+            resample(wav.float(), sample_rate, self.sample_rate), self.codec.channels
+        )
+        if wav.shape[0] == 1 and len(prompts) > 1:
+            wav = wav.expand(len(prompts), -1, -1)
+        with torch.inference_mode():
+            prompt_codes = self.codec.encode(wav.to(self.device))
+        codes = self.generate_codes(
+            prompts, prompt_codes=prompt_codes, seed=seed, progress=progress
+        )
+        return self._decode(codes)
+
+    def melody_chroma(self, melody: Melody, sample_rate: int | None = None) -> torch.Tensor:
+        """Chroma [F, 12] of a melody, cut or padded to the generation duration when the
+        model uses exact-length chroma (MusicGen-melody tiles instead)."""
+        from audiogen.audio import convert_channels, resample
+        from audiogen.conditioners.melody import load_melody_chroma, null_chroma
+
+        ext = self.model.melody.extractor
+        if isinstance(melody, str | os.PathLike):
+            chroma = load_melody_chroma(melody, ext, duration=self.params.duration)
+        else:
+            wav = torch.as_tensor(melody, dtype=torch.float32)
+            wav = wav[None] if wav.dim() == 1 else wav
+            if sample_rate is None:
+                raise UserError("a melody given as audio needs melody_sample_rate")
+            wav = convert_channels(resample(wav, sample_rate, ext.sample_rate), 1)
+            chroma = ext(wav[:, : int(self.params.duration * ext.sample_rate)])[0]
+        if self.model.spec.melody.chroma_length is None:
+            frames = max(1, math.ceil(self.params.duration * ext.frame_rate))
+            if chroma.shape[0] < frames:
+                chroma = torch.cat([chroma, null_chroma(frames - chroma.shape[0])])
+            chroma = chroma[:frames]
+        return chroma
+
+    @torch.inference_mode()
+    def _decode(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.codec.decode(codes.to(self.device)).float().cpu()
+
+    @torch.inference_mode()
+    def generate_codes(
+        self,
+        prompts: Sequence[str | None],
+        *,
+        chromas: Sequence[torch.Tensor | None] | None = None,
+        prompt_codes: torch.Tensor | None = None,
+        seed: int | None = None,
+        progress: bool = False,
+    ) -> torch.Tensor:
+        """Codec tokens ``[B, K, F]`` (prompt frames included) before decoding.
+
+        chromas: per-prompt chroma [F, 12] (see :meth:`melody_chroma`) or None;
+        prompt_codes: ``[B, K, Fp]`` codes to continue.
+        """
+        from audiogen.lm import SamplingParams, generate
+
+        texts = list(prompts)
+        p = self.params
+        model = self.model
+        text_tok, mel_tok = model.tokenize(texts, chromas)
+        cond = model.encode(text_tok, mel_tok)
+        null = model.encode(*null_tokens(text_tok, mel_tok))
+        num_frames = max(1, int(round(p.duration * self.frame_rate)))
+        if prompt_codes is not None:
+            num_frames = max(num_frames, prompt_codes.shape[-1] + 1)
+        window = min(num_frames, model.spec.lm.max_positions - model.spec.lm.num_codebooks - 1)
+        if cond.prefix is not None:
+            window -= cond.prefix.shape[1]
+        stride = None if p.extend_stride is None else int(p.extend_stride * self.frame_rate)
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(self.device).manual_seed(int(seed))
+        out = generate(
+            model.lm,
+            num_frames=num_frames,
+            cond=cond,
+            null_cond=null if p.cfg_coef != 1.0 else None,
+            cfg_coef=p.cfg_coef,
+            prompt=prompt_codes,
+            batch_size=len(texts),
+            params=SamplingParams(
+                top_k=p.top_k, top_p=p.top_p, temperature=p.temperature, use_sampling=p.use_sampling
+            ),
+            generator=generator,
+            window=window,
+            extend_stride=stride,
+            progress=progress,
+        )
+        return out.codes
+
+
+def null_tokens(text_tok, mel_tok):
+    """The CFG unconditional branch with the same shapes as the conditional one: text fully
+    masked (its embeddings become zero) and the melody replaced by the null chroma, as HF
+    MusicGen builds its null inputs."""
+    from audiogen.conditioners.melody import MelodyTokens
+    from audiogen.conditioners.text import TextTokens
+
+    t = m = None
+    if text_tok is not None:
+        t = TextTokens(
+            text_tok.input_ids,
+            torch.zeros_like(text_tok.attention_mask),
+            torch.zeros_like(text_tok.present),
+        )
+    if mel_tok is not None:
+        chroma = torch.zeros_like(mel_tok.chroma)
+        chroma[..., 0] = 1.0
+        m = MelodyTokens(chroma, mel_tok.mask, torch.zeros_like(mel_tok.present))
+    return t, m
+
+
+def import_hf_musicgen(directory: str | os.PathLike) -> tuple[MusicGenModel, torch.nn.Module]:
+    """Build audiogen's model and codec from a HF MusicGen(-melody) directory, offline."""
+    from transformers import AutoTokenizer, EncodecConfig, EncodecModel, T5Config, T5EncoderModel
+    from transformers.utils import logging as hf_logging
+
+    from audiogen.codecs.convert import from_hf_encodec
+    from audiogen.conditioners import MelodyConditioner, TextConditioner
+    from audiogen.conditioners.melody import ChromaExtractor
+    from audiogen.lm import from_hf_musicgen
+    from audiogen.lm.convert import read_safetensors
+
+    hf_logging.disable_progress_bar()
+    root = Path(directory)
+    imported = from_hf_musicgen(root)  # checks the directory, config and decoder weights
+    cfg = imported.hf_config
+    for part in ("text_encoder", "audio_encoder"):
+        if part not in cfg:
+            raise UserError(f"{root / 'config.json'}: no '{part}' section (a full MusicGen needed)")
+
+    def sub_state(prefix: str) -> dict[str, torch.Tensor]:
+        sd = read_safetensors(root, lambda n: n.startswith(prefix))
+        return {k[len(prefix) :]: v for k, v in sd.items()}
+
+    enc = EncodecModel(EncodecConfig.from_dict(cfg["audio_encoder"]))
+    enc.load_state_dict(sub_state("audio_encoder."), strict=True)
+    codec = from_hf_encodec(enc.eval())
+    # MusicGen decodes with as many codebooks as its decoder has, whatever the codec's
+    # default bandwidth; pick the bandwidth that gives exactly that many.
+    k = imported.config.num_codebooks
+    codec.bandwidth = k * codec.quantizer.bandwidth_per_quantizer(codec.frame_rate) * (1 + 1e-9)
+    if codec.num_codebooks != k:
+        raise UserError(
+            f"{root}: the decoder has {k} codebooks, the codec only {codec.num_codebooks}"
+        )
+
+    t5 = T5EncoderModel(T5Config.from_dict(cfg["text_encoder"]))
+    missing, unexpected = t5.load_state_dict(sub_state("text_encoder."), strict=False)
+    if unexpected or [k for k in missing if "embed_tokens" not in k]:  # tied to shared.weight
+        raise UserError(f"{root}: text encoder weights do not match its config")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(root), local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise UserError(f"{root}: no usable tokenizer files ({str(e).splitlines()[0]})") from None
+    dim = imported.config.dim
+    text = TextConditioner(
+        encoder=t5.eval(),
+        tokenizer=tokenizer,
+        encoder_dim=t5.config.d_model,
+        output_dim=dim,
+        max_length=512,
+        name="t5",
+    )
+    if imported.text_proj is not None:
+        text.proj.load_state_dict(imported.text_proj)
+    melody = None
+    melody_spec = MelodySpec()
+    melodic = imported.kind == "musicgen_melody"
+    if melodic:
+        pre = _read_json(root / "preprocessor_config.json")
+        n_fft, hop = int(pre.get("n_fft", 16384)), int(pre.get("hop_length", 4096))
+        sr = int(pre.get("sampling_rate", codec.sample_rate))
+        ext = ChromaExtractor(sample_rate=sr, n_fft=n_fft, hop_length=hop)
+        chroma_length = int(cfg.get("chroma_length", 235))
+        melody = MelodyConditioner(extractor=ext, output_dim=dim, chroma_length=chroma_length)
+        melody.proj.load_state_dict(imported.audio_proj)
+        melody_spec = MelodySpec(
+            enabled=True, chroma_rate=sr / hop, n_fft=n_fft, chroma_length=chroma_length
+        )
+    spec = ModelSpec(
+        lm=imported.config,
+        text=TextSpec(
+            encoder="t5", path=str(root), max_length=512, fuse="prepend" if melodic else "cross"
+        ),
+        melody=melody_spec,
+        sample_rate=codec.sample_rate,
+        frame_rate=codec.frame_rate,
+    )
+    model = MusicGenModel(spec=spec, lm=imported.lm, text=text, melody=melody)
+    return model, codec
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: invalid JSON ({e})") from None
