@@ -30,3 +30,7 @@ if [ -z "${TORCH_PKGS:-}" ] && [ -d /etc/xdg/pip ]; then
 fi
 "$VENV/bin/pip" install -q ${TORCH_PKGS:-torch torchaudio}
 "$VENV/bin/pip" install -q -e ".[dev]"
+# Parity-test peers whose metadata pins numpy<2 and pulls laion-clap (which downloads on
+# import); the parts the tests use run with numpy 2, so install them without their pins.
+"$VENV/bin/pip" install -q resampy torchlibrosa
+"$VENV/bin/pip" install -q --no-deps frechet-audio-distance==0.3.4 torchvggish==0.2
