@@ -176,7 +176,7 @@ def _train(task: Task, recipe: Any, out_dir: Path, resume: bool, env: D.DistEnv)
         )
     except ValueError as e:  # dataset smaller than one global batch
         raise UserError(f"train.batch_size: {e}") from None
-    config = to_dict(recipe)
+    config = {**task.checkpoint_meta, **to_dict(recipe)}
     step, last_ckpt, nonfinite_total = 0, None, 0
     if resume:
         loaded = ckpt.load_checkpoint(out_dir)

@@ -48,10 +48,14 @@ class Task:
     build_dataset: Callable[[Any], TrainDataset]  # recipe -> dataset
     step: Callable[[nn.Module, Any, PrecisionPolicy], StepOutput]  # (model, batch, precision)
     items_unit: str = "items"  # name of StepOutput.items in logs, e.g. "tokens"
+    # Extra top-level keys for every checkpoint's config.json (beside the resolved recipe),
+    # e.g. a format tag that makes the checkpoint directory loadable by the model's own
+    # loader (the LM task's checkpoints load with ``MusicGenModel.load``).
+    checkpoint_meta: dict[str, Any] = field(default_factory=dict)
 
 
 def get_tasks() -> dict[str, Task]:
     """All registered tasks by name (imported lazily so the CLI starts fast)."""
-    from audiogen.train import toy
+    from audiogen.train import lm_task, toy
 
-    return {"toy": toy.TASK}
+    return {"toy": toy.TASK, "lm": lm_task.TASK}

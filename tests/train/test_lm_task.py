@@ -1,0 +1,222 @@
+"""The LM training task on tiny synthetic token shards: learning, export, data determinism."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from audiogen.errors import UserError
+from audiogen.musicgen import MusicGenModel
+from audiogen.train import checkpoint as ckpt
+from audiogen.train import lm_task
+from audiogen.train.loop import train
+from audiogen.train.recipes import parse_recipe
+
+from .conftest import QUIET, REPO, cli_module, subprocess_env
+
+LM_RECIPE = REPO / "recipes" / "lm_tiny.toml"
+CARD, K, FRAME_RATE, SR = 32, 4, 50.0, 16000
+# Debug-size model and a short window; everything else comes from recipes/lm_tiny.toml.
+TINY = [
+    "model.lm.dim=32",
+    "model.lm.num_heads=4",
+    "model.lm.num_layers=2",
+    "model.lm.ffn_dim=64",
+    f"model.lm.cardinality={CARD}",
+    f"model.lm.num_codebooks={K}",
+    f"model.sample_rate={SR}",
+    f"model.frame_rate={FRAME_RATE}",
+    "model.melody.chroma_rate=12.5",
+    "data.segment_frames=32",
+    "data.min_frames=4",
+    "data.windows_per_item=4",
+    "optim.lr=3e-3",
+    "optim.warmup_steps=0",
+    "optim.schedule=constant",
+    "train.batch_size=8",
+    "train.log_every=5",
+]
+
+
+def write_shards(root: Path, lengths: list[int]) -> Path:
+    """Token shards in the ``audiogen.data.tokens`` layout with learnable codes.
+
+    Item i counts in steps of ``i % 3 + 1`` per frame on codebook 0 and each codebook k is
+    codebook 0 shifted by k, so the next code is predictable from context.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    meta = dict(
+        sample_rate=SR, channels=1, frame_rate=FRAME_RATE, num_codebooks=K, cardinality=CARD
+    )
+    (root / "meta.json").write_text(json.dumps(meta))
+    codes, pcs, lines, offset = [], [], [], 0
+    for i, n in enumerate(lengths):
+        t = np.arange(n)
+        base = (t * (i % 3 + 1) + 5 * i) % CARD
+        codes.append(np.stack([(base + k) % CARD for k in range(K)], axis=1).astype(np.int16))
+        pcs.append(((t // 8 + i) % 13).astype(np.uint8))  # 12 = rest
+        entry = dict(item=f"item{i}.wav", shard=0, offset=offset, length=n)
+        entry.update(caption=f"piece number {i % 4}" if i % 5 else "", split="train")
+        entry.update(has_melody=i % 2 == 0)
+        lines.append(json.dumps(entry))
+        offset += n
+    np.save(root / "shard_00000.npy", np.concatenate(codes))
+    np.save(root / "shard_00000.pc.npy", np.concatenate(pcs))
+    (root / "index.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tokens(tmp_path_factory) -> Path:
+    # Two items shorter than a window (20, 9 frames): padded; one below min_frames (3).
+    lengths = [120, 80, 20, 200, 64, 9, 150, 3, 90, 40]
+    return write_shards(tmp_path_factory.mktemp("lm") / "tok", lengths)
+
+
+def recipe(tokens: Path, *overrides: str) -> lm_task.LMRecipe:
+    sets = [*QUIET, *TINY, f"data.tokens={tokens}", *overrides]
+    return parse_recipe(LM_RECIPE, lm_task.LMRecipe, sets)
+
+
+def _losses(out: Path) -> list[float]:
+    lines = (out / "train_log.jsonl").read_text().splitlines()
+    return [json.loads(x)["loss"] for x in lines if '"loss"' in x]
+
+
+def test_training_lowers_loss_and_checkpoint_loads_with_same_logits(tokens, tmp_path) -> None:
+    out = tmp_path / "run"
+    result = train(lm_task.TASK, recipe(tokens, "train.steps=40"), out_dir=out)
+    losses = _losses(out)
+    print(f"loss per 5 steps: {[round(x, 3) for x in losses]}")
+    assert losses[-1] < 0.7 * losses[0]
+
+    loaded = MusicGenModel.load(result.checkpoint)
+    trained = result.model.eval()
+    data = lm_task.build_dataset(recipe(tokens))
+    batch = data.get_batch([0, 3, 6, 9])
+    seq = loaded.spec.lm.pattern().build(batch.codes, special_token=CARD).seq[..., :-1]
+    with torch.no_grad():
+        want = trained(seq, text=batch.text, melody=batch.melody).logits
+        got = loaded(seq, loaded.encode(batch.text, batch.melody)).logits
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def test_resume_is_exact(tokens, tmp_path) -> None:
+    run = ["train.steps=6", "train.checkpoint_every=3"]
+    train(lm_task.TASK, recipe(tokens, *run), out_dir=tmp_path / "straight")
+    train(lm_task.TASK, recipe(tokens, "train.steps=3"), out_dir=tmp_path / "cut")
+    train(lm_task.TASK, recipe(tokens, *run), out_dir=tmp_path / "cut", resume=True)
+    a = load_file(ckpt.resolve_checkpoint(tmp_path / "straight") / ckpt.MODEL)
+    b = load_file(ckpt.resolve_checkpoint(tmp_path / "cut") / ckpt.MODEL)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_cli_trains_and_mismatched_codec_is_a_user_error(tokens, tmp_path) -> None:
+    base = [sys.executable, "-m", cli_module(), "train", "lm", "--recipe", str(LM_RECIPE)]
+    sets = []
+    for o in [*QUIET, *TINY, f"data.tokens={tokens}", "train.steps=2"]:
+        sets += ["--set", o]
+    ok = subprocess.run(
+        [*base, "--out", str(tmp_path / "ok"), *sets],
+        env=subprocess_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert "step 2: loss" in ok.stdout
+    bad = subprocess.run(
+        [*base, "--out", str(tmp_path / "bad"), *sets, "--set", "model.lm.cardinality=48"],
+        env=subprocess_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2
+    assert "meta.json" in bad.stderr and "model.lm.cardinality" in bad.stderr
+
+
+def test_codebook_count_mismatch_names_the_file(tokens) -> None:
+    with pytest.raises(UserError, match=r"meta\.json.*num_codebooks = 4.*model\.lm\.num_codebooks"):
+        lm_task.build_dataset(recipe(tokens, "model.lm.num_codebooks=2"))
+
+
+def test_cross_attention_must_match_the_fusers(tokens) -> None:
+    with pytest.raises(UserError, match="cross_attention"):
+        recipe(tokens, "model.lm.cross_attention=false")
+
+
+def test_cfg_dropout_rates_are_independent_and_seeded(tokens) -> None:
+    over = ["data.text_dropout=0.3", "data.melody_dropout=0.5", "data.windows_per_item=300"]
+    data = lm_task.build_dataset(recipe(tokens, *over))
+    n = len(data)
+    ex = [data.example(i) for i in range(n)]
+    drop_t = np.array([not e.keep_text for e in ex])
+    drop_m = np.array([not e.keep_melody for e in ex])
+    assert n == 9 * 300
+    assert abs(drop_t.mean() - 0.3) < 0.03 and abs(drop_m.mean() - 0.5) < 0.03
+    assert abs((drop_t & drop_m).mean() - 0.15) < 0.03  # independent draws
+    # The batch carries the decisions: dropped or empty captions and melodies are null.
+    idx = list(range(40))
+    batch = data.get_batch(idx)
+    for i, e in zip(idx, ex[:40], strict=True):
+        assert bool(batch.text.present[i]) == (e.keep_text and bool(e.entry.caption))
+        assert bool(batch.melody.present[i]) == (e.keep_melody and e.entry.has_melody)
+    again = lm_task.build_dataset(recipe(tokens, *over))
+    assert [again.example(i) for i in range(200)] == ex[:200]
+    other = lm_task.build_dataset(recipe(tokens, *over, "data.seed=7"))
+    assert [other.example(i) for i in range(200)] != ex[:200]
+    never = lm_task.build_dataset(recipe(tokens, "data.text_dropout=0", "data.melody_dropout=0"))
+    assert all(e.keep_text and e.keep_melody for e in map(never.example, range(100)))
+
+
+def test_windows_depend_on_seed_and_index_only(tokens) -> None:
+    data = lm_task.build_dataset(recipe(tokens, "data.windows_per_item=20"))
+    f = data.cfg.segment_frames
+    assert all(e.length >= 4 for e in data.entries) and len(data.entries) == 9
+    # Reading in any order or batch grouping (ranks, resume) gives the same windows.
+    whole = data.get_batch(list(range(24)))
+    parts = [data.get_batch(list(range(24))[::-1][r::3]) for r in range(3)]
+    for r, part in enumerate(parts):
+        assert torch.equal(part.codes, whole.codes.flip(0)[r::3])
+    starts = {data.example(i).start for i in range(0, len(data), 9)}  # all windows of item 0
+    assert len(starts) > 5 and max(starts) <= 120 - f
+    # Items shorter than a window: special-token padding, masked out of the loss.
+    short = next(i for i, e in enumerate(data.entries) if e.length < f)
+    b = data.get_batch([short])
+    n = data.entries[short].length
+    assert b.valid[0].sum() == n and bool((b.codes[0, :, n:] == CARD).all())
+    assert b.melody.chroma.shape[1] == f // data.chroma_step
+
+
+def test_padding_is_masked_out_of_the_loss(tokens) -> None:
+    r = recipe(tokens)
+    model = lm_task.build_model(r).eval()
+    data = lm_task.build_dataset(r)
+    short = next(i for i, e in enumerate(data.entries) if e.length < data.cfg.segment_frames)
+    padded = data.get_batch([short])
+    n = data.entries[short].length
+    out = lm_task.lm_step(model, padded, precision=None)
+    assert out.items == K * n  # every code of every real frame is a target, nothing else
+    # The padded window scores exactly like the item alone: padding is special tokens,
+    # which is what the delay pattern puts after an item's last frame anyway.
+    alone = dataclasses.replace(padded, codes=padded.codes[..., :n], valid=padded.valid[:, :n])
+    ref = lm_task.lm_step(model, alone, precision=None)
+    assert ref.items == out.items
+    torch.testing.assert_close(out.loss, ref.loss, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["lm_tiny", "lm_small", "lm_medium"])
+def test_recipes_parse(name: str) -> None:
+    r = parse_recipe(REPO / "recipes" / f"{name}.toml", lm_task.LMRecipe)
+    assert r.model.lm.dim % r.model.lm.num_heads == 0
