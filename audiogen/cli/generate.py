@@ -1,0 +1,88 @@
+"""``audiogen generate``: text (and melody) to music with a generator directory."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from audiogen.errors import UserError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "generate",
+        help="generate music from text prompts (optionally following a melody)",
+        description="Generate music from one or more text prompts with a generator directory "
+        "(codec/ + lm/, e.g. from `audiogen import musicgen` or `audiogen train lm`).",
+    )
+    p.add_argument("prompts", nargs="*", help="text prompts (one output file each)")
+    p.add_argument("--prompts-file", help="a text file with one prompt per line")
+    p.add_argument("-o", "--out", required=True, help="output audio; several prompts: OUT_N.wav")
+    p.add_argument("--model", default="tiny", help="generator directory (default: bundled tiny)")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
+    p.add_argument("--melody", help="melody to follow: audio file or MIDI file")
+    p.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance coefficient")
+    p.add_argument("--top-k", type=int, default=250)
+    p.add_argument("--top-p", type=float, default=0.0)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.set_defaults(func=run)
+
+
+def _prompts(args: argparse.Namespace) -> list[str]:
+    prompts = list(args.prompts)
+    if args.prompts_file:
+        path = Path(args.prompts_file)
+        if not path.is_file():
+            raise UserError(f"{path}: no such prompts file")
+        prompts += [
+            ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()
+        ]
+    if not prompts:
+        raise UserError("give at least one prompt (or --prompts-file)")
+    return prompts
+
+
+def output_paths(out: str, n: int) -> list[Path]:
+    """One path per prompt: OUT itself for one prompt, OUT_1..OUT_n otherwise."""
+    from audiogen.audio import WRITE_FORMATS
+
+    p = Path(out)
+    if p.suffix.lower() not in WRITE_FORMATS:
+        raise UserError(
+            f"{p}: unsupported output format '{p.suffix}' (use one of {', '.join(WRITE_FORMATS)})"
+        )
+    if not p.parent.is_dir():
+        raise UserError(f"{p}: output directory {p.parent} does not exist")
+    if n == 1:
+        return [p]
+    return [p.with_name(f"{p.stem}_{i + 1}{p.suffix}") for i in range(n)]
+
+
+def run(args: argparse.Namespace) -> int:
+    from audiogen import audio
+    from audiogen.pipeline import MusicGenerator
+
+    prompts = _prompts(args)
+    outs = output_paths(args.out, len(prompts))
+    if args.duration <= 0 or args.duration > 600:
+        raise UserError(f"--duration {args.duration}: choose 0 < seconds <= 600")
+    if args.melody and not Path(args.melody).is_file():
+        raise UserError(f"{args.melody}: no such melody file")
+    gen = MusicGenerator.load(args.model, device=args.device)
+    gen.set_generation_params(
+        duration=args.duration,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        temperature=args.temperature,
+        cfg_coef=args.cfg,
+    )
+    if args.melody:
+        wav = gen.generate_with_melody(prompts, args.melody, seed=args.seed, progress=True)
+    else:
+        wav = gen.generate(prompts, seed=args.seed, progress=True)
+    for path, w in zip(outs, wav, strict=True):
+        audio.save(path, w, gen.sample_rate)
+        print(f"wrote {path} ({w.shape[-1] / gen.sample_rate:.1f} s at {gen.sample_rate} Hz)")
+    return 0

@@ -1,0 +1,64 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+from audiogen import audio
+from audiogen.cli import main
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from test_pipeline import _hf_dir  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from audiogen.pipeline import MusicGenerator
+
+    tmp = tmp_path_factory.mktemp("gen")
+    _hf_dir(tmp, melody=False)
+    MusicGenerator.from_hf(tmp / "hf", device="cpu").save(tmp / "model")
+    return tmp / "model"
+
+
+def test_generate_writes_one_file_per_prompt(tmp_path, model_dir, capsys):
+    out = tmp_path / "song.wav"
+    argv = ["generate", "a fiddle reel", "slow air", "-o", str(out), "--model", str(model_dir)]
+    assert main(argv + ["--duration", "0.08", "--seed", "3", "--top-k", "5"]) == 0
+    for name in ("song_1.wav", "song_2.wav"):
+        wav, sr = audio.load(tmp_path / name)
+        assert wav.shape[-1] == pytest.approx(0.08 * sr, abs=sr * 0.02)
+    assert not out.exists() and "wrote" in capsys.readouterr().out
+
+
+def test_generate_prompts_file(tmp_path, model_dir):
+    f = tmp_path / "prompts.txt"
+    f.write_text("a jig\n\npiano\n")
+    out = tmp_path / "x.flac"
+    argv = ["generate", "--prompts-file", str(f), "-o", str(out), "--model", str(model_dir)]
+    assert main(argv + ["--duration", "0.05"]) == 0
+    assert (tmp_path / "x_1.flac").exists() and (tmp_path / "x_2.flac").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--model", "/nonexistent/model"], "not a generator directory"),
+        (["--melody", "/nonexistent.mid"], "no such melody file"),
+        (["--duration", "0"], "--duration"),
+    ],
+)
+def test_generate_user_errors(tmp_path, model_dir, capsys, extra, message):
+    out = tmp_path / "o.wav"
+    argv = ["generate", "a jig", "-o", str(out), "--model", str(model_dir)] + extra
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert not out.exists()
+
+
+def test_generate_melody_needs_melody_model(tmp_path, model_dir, melody_mid, capsys):
+    out = tmp_path / "o.wav"
+    argv = ["generate", "a jig", "-o", str(out), "--model", str(model_dir)]
+    assert main(argv + ["--melody", str(melody_mid), "--duration", "0.05"]) == 2
+    assert "no melody conditioning" in capsys.readouterr().err
+    assert not out.exists()
