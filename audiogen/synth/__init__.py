@@ -15,7 +15,17 @@ from audiogen.synth.presets import (
     get_preset,
     preset_for_program,
 )
-from audiogen.synth.render import render_midi, render_notes
+
+
+def __getattr__(name: str):
+    # The renderer pulls in torch (~3 s of start-up); importing it lazily keeps
+    # `audiogen --help` and preset listings instant.
+    if name in ("render_midi", "render_notes"):
+        from audiogen.synth import render
+
+        return getattr(render, name)
+    raise AttributeError(f"module 'audiogen.synth' has no attribute {name!r}")
+
 
 __all__ = [
     "INSTRUMENTS",
