@@ -256,6 +256,8 @@ class TokenWindows:
 
 
 def build_model(recipe: LMRecipe) -> MusicGenForTraining:
+    # Check the codec facts before the (slow) text-encoder load, so a mismatch fails fast.
+    check_tokens(TokenShards(recipe.data.tokens), recipe.model)
     return MusicGenForTraining.build(recipe.model)
 
 
