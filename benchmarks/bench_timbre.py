@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import sys
@@ -26,6 +27,7 @@ import torch
 from audiogen import audio as audio_io
 from audiogen.midi import load_notes
 from audiogen.synth import INSTRUMENTS, render_notes
+from audiogen.synth.features import extract_controls
 from audiogen.synth.fit import fit_timbre_file
 from audiogen.synth.fluidsynth import render_midi_fluidsynth
 from audiogen.synth.losses import multiscale_spectral_loss
@@ -93,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         train_notes = load_notes(train_mid)
 
     losses = {"fitted_timbre": score(render_notes(notes, timbre=result.model), reference)}
+    # Upper bound for the decoder alone: driven by the held-out audio's own pyin/loudness.
+    controls = extract_controls(reference[0], SR, result.model.config.hop)
+    with torch.inference_mode():
+        resynthesis = result.model(controls.f0_hz[None], controls.loudness_db[None])
+    resynthesis_loss = score(resynthesis, reference)
     for name in INSTRUMENTS:
         losses[name] = score(render_notes(notes, instrument=name, sample_rate=SR), reference)
     presets = {k: v for k, v in losses.items() if k != "fitted_timbre"}
@@ -122,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         "fit_seconds": fit_seconds,
         "held_out_loss": losses,
         "train_notes_loss_fitted": train_loss,
+        "held_out_resynthesis_loss_fitted": resynthesis_loss,
+        "fitted_envelope": dataclasses.asdict(result.model.config.envelope),
+        "fitted_vibrato": dataclasses.asdict(result.model.config.vibrato),
         "closest_preset": closest,
         "relative_reduction_vs_closest_preset": reduction,
         "loss": "multi-scale spectral loss (L1 lin + log |STFT|, FFT 2048..64), RMS-matched",

@@ -100,3 +100,23 @@ def estimate_vibrato(controls: AudioControls, frame_rate: float) -> tuple[float,
     band = (freqs >= 3) & (freqs <= 9)
     rate = float(freqs[band][np.argmax(spectrum[band])]) if band.any() else 5.5
     return depth, rate
+
+
+def estimate_attack(
+    audio: Tensor, controls: AudioControls, sample_rate: int, hop: int, default: float = 0.05
+) -> float:
+    """Typical attack time (s) of a recording: from each detected onset, the time until the
+    loudness is within 3 dB of the note's peak (median over notes at least 0.4 s long)."""
+    frame_rate = sample_rate / hop
+    onsets = librosa.onset.onset_detect(
+        y=audio.numpy(), sr=sample_rate, hop_length=hop, backtrack=True, units="frames"
+    )
+    loud = controls.loudness_db.numpy()
+    span = int(0.4 * frame_rate)
+    times = []
+    for start, nxt in zip(onsets, [*onsets[1:], len(loud)], strict=True):
+        if nxt - start < span or not controls.voiced[start : start + span].any():
+            continue
+        curve = loud[start : start + span]
+        times.append(int(np.argmax(curve > curve.max() - 3.0)) / frame_rate)
+    return float(np.clip(np.median(times), 0.005, 0.5)) if times else default

@@ -12,9 +12,9 @@ from torch import Tensor
 from tqdm import tqdm
 
 from audiogen.synth.errors import SynthError
-from audiogen.synth.features import estimate_vibrato, extract_controls
+from audiogen.synth.features import estimate_attack, estimate_vibrato, extract_controls
 from audiogen.synth.losses import multiscale_spectral_loss
-from audiogen.synth.presets import Vibrato
+from audiogen.synth.presets import Envelope, Vibrato
 from audiogen.synth.timbre import TimbreConfig, TimbreDecoder, save_timbre
 
 
@@ -70,6 +70,11 @@ def fit_timbre(
         config,
         loudness_ref_db=float(controls.loudness_db[voiced].median()),
         vibrato=Vibrato(rate_hz=round(rate, 2), depth_cents=round(depth, 1), delay=0.15),
+        # A linear amplitude ramp reaches -3 dB at 70 % of its length.
+        envelope=dataclasses.replace(
+            config.envelope or Envelope(),
+            attack=round(estimate_attack(audio, controls, config.sample_rate, hop) / 0.7, 3),
+        ),
     )
     seg = int(segment_seconds * config.frame_rate)
     usable = audio.shape[-1] // hop
