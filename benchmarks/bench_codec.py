@@ -34,14 +34,19 @@ def _randomize_codebooks(model: torch.nn.Module, scale: float) -> None:
                 buf.fill_(1.0)
 
 
-def _timed(fn: Callable[[], object], device: str) -> tuple[float, object]:
+def _timed(fn: Callable[[], object], device: str) -> tuple[float, float, object]:
+    """Wall seconds, process CPU seconds, and the result of ``fn()``.
+
+    CPU time is reported too because on a shared machine wall time includes the time
+    the process waited for a core; with ``--threads 1`` CPU time is the steadier measure.
+    """
     if device == "cuda":
         torch.cuda.synchronize()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn()
     if device == "cuda":
         torch.cuda.synchronize()
-    return time.perf_counter() - t0, out
+    return time.perf_counter() - t0, time.process_time() - c0, out
 
 
 def _compare(name, peer_fn, ours, x, repeats, device, sample_rate) -> dict:
@@ -52,12 +57,14 @@ def _compare(name, peer_fn, ours, x, repeats, device, sample_rate) -> dict:
     # Alternate the two sides run by run and keep each run's pair: on a shared machine
     # load drifts, and a pair sees nearly the same load, so the median of the per-pair
     # ratios is steadier than a ratio of separately taken bests.
-    t_peer, t_ours, ratios = [], [], []
+    t_peer, t_ours, c_peer, c_ours, ratios = [], [], [], [], []
     for _ in range(repeats):
-        tp, (peer_codes, peer_audio) = _timed(peer_fn, device)
-        to, audio = _timed(ours_fn, device)
+        tp, cp, (peer_codes, peer_audio) = _timed(peer_fn, device)
+        to, co, audio = _timed(ours_fn, device)
         t_peer.append(tp)
         t_ours.append(to)
+        c_peer.append(cp)
+        c_ours.append(co)
         ratios.append(tp / to)
     codes = ours.encode(x)
     seconds = x.shape[-1] / sample_rate
@@ -72,6 +79,9 @@ def _compare(name, peer_fn, ours, x, repeats, device, sample_rate) -> dict:
         "speedup_median_paired": statistics.median(ratios),
         "runs_peer_s": t_peer,
         "runs_audiogen_s": t_ours,
+        "peer_cpu_s": min(c_peer),
+        "audiogen_cpu_s": min(c_ours),
+        "speedup_cpu_time": min(c_peer) / min(c_ours),
         "codes_equal": bool(torch.equal(codes.cpu(), peer_codes.cpu())),
         "max_abs_diff": float((audio - peer_audio).abs().max()),
     }
@@ -156,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{r['peer']:24} {r['peer_s']:7.3f} {r['audiogen_s']:7.3f} {r['peer_rtf']:8.3f} "
             f"{r['audiogen_rtf']:8.3f} {r['speedup_median_paired']:5.2f}x  "
-            f"(best/best {r['speedup_of_best']:.2f}x) codes equal: {r['codes_equal']}, "
+            f"(best/best {r['speedup_of_best']:.2f}x, CPU time {r['peer_cpu_s']:.2f}/"
+            f"{r['audiogen_cpu_s']:.2f} s = {r['speedup_cpu_time']:.2f}x) "
+            f"codes equal: {r['codes_equal']}, "
             f"max |diff| {r['max_abs_diff']:.1e}"
         )
     print("times are the best run; ratio = median over runs of peer time / audiogen time")
