@@ -5,7 +5,7 @@ audio, and run encode + decode in this one process, alternating run by run.
 Codes are checked equal and the audio difference is reported, so the speed comparison is
 between implementations that give the same output. Prints a table and writes JSON.
 
-    python benchmarks/bench_codec.py --seconds 10 --device cpu --out bench_codec.json
+    python benchmarks/bench_codec.py --seconds 10 --threads 1 --device cpu
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5, help="timed runs per side")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--peers", default="encodec,hf", help="comma list: encodec, hf")
-    p.add_argument("--out", type=Path, default=Path("bench_codec.json"))
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/bench_codec.json"))
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
