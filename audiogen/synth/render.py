@@ -23,9 +23,10 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from audiogen.synth.dsp import midi_to_hz, overlap_add_convolve, wavetable_oscillator
+from audiogen.synth.dsp import midi_to_hz, wavetable_oscillator
 from audiogen.synth.errors import SynthError
 from audiogen.synth.presets import Envelope, Preset, get_preset, preset_for_program
+from audiogen.synth.reverb import add_reverb
 
 CONTROL_RATE = 50  # Hz: spectra per second per note (envelopes and vibrato are audio rate)
 TABLE_SIZE = 1024
@@ -141,32 +142,6 @@ def note_noise(
     need = offset % NOISE_LOOP + (num_notes - 1) * NOISE_SHIFT + length
     tiled = loop.repeat(-(-need // NOISE_LOOP)) if need > NOISE_LOOP else loop
     return tiled.as_strided((num_notes, length), (NOISE_SHIFT, 1), offset % NOISE_LOOP)
-
-
-@functools.lru_cache(maxsize=32)
-def room_ir(seconds: float, wet: float, sample_rate: int, seed: int = 0) -> Tensor:
-    """Exponentially decaying noise: a simple room impulse response ``[L]`` with RT60
-    ``seconds``, its energy scaled to ``wet**2``; the direct path is left to the dry signal."""
-    gen = torch.Generator().manual_seed(seed)
-    n = max(int(seconds * sample_rate), 2)
-    t = torch.arange(n, dtype=torch.float32) / sample_rate
-    ir = torch.randn(n, generator=gen) * torch.exp(-6.91 * t / seconds)
-    ir[: int(0.01 * sample_rate)] = 0.0  # 10 ms pre-delay before the first reflections
-    return ir * (wet / ir.square().sum().sqrt().clamp(min=1e-8))
-
-
-@functools.lru_cache(maxsize=32)
-def _room_spectrum(seconds: float, wet: float, sample_rate: int) -> tuple[Tensor, int, int]:
-    """``(rfft of the room IR, n_fft, IR length)`` for :func:`overlap_add_convolve`."""
-    ir = room_ir(seconds, wet, sample_rate)
-    n_fft = 1 << max(16, (2 * len(ir) - 1).bit_length())
-    return torch.fft.rfft(ir, n_fft), n_fft, len(ir)
-
-
-def add_reverb(dry: Tensor, seconds: float, wet: float, sample_rate: int) -> Tensor:
-    """Dry plus room reverb, ``[T] -> [T]`` (block FFT convolution, cached IR spectrum)."""
-    spectrum, n_fft, ir_len = _room_spectrum(seconds, wet, sample_rate)
-    return dry + overlap_add_convolve(dry, spectrum, n_fft, ir_len)
 
 
 def _note_phase(f0: Tensor, length: int, sample_rate: int) -> Tensor:

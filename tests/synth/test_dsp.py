@@ -84,3 +84,12 @@ def test_gradients_flow_to_controls():
     for name, t in [("f0", f0), ("amps", amps), ("noise", noise_mags), ("ir", reverb.ir)]:
         assert t.grad is not None and torch.isfinite(t.grad).all(), name
         assert t.grad.abs().sum() > 0, name
+
+
+def test_render_reverb_matches_numpy_convolution():
+    from audiogen.synth.reverb import add_reverb, room_ir
+
+    x = torch.randn(50000, generator=torch.Generator().manual_seed(2))
+    ir = room_ir(0.5, 0.3, 16000).numpy()
+    ref = x.numpy() + np.convolve(x.numpy(), ir)[:50000]
+    assert np.allclose(add_reverb(x, 0.5, 0.3, 16000).numpy(), ref, atol=1e-4)
