@@ -86,9 +86,15 @@ def bench_file(midi: Path, instrument: str, sample_rate: int, repeats: int, work
     cli = [sys.executable, "-m", "audiogen", "render", str(midi), "-o", str(out)]
     cli += ["--instrument", instrument, "--sample-rate", str(sample_rate)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cli_wall, cli_cpu = _best(
-        lambda: subprocess.run(cli, check=True, capture_output=True, env=env), repeats
-    )
+    try:
+        cli_wall, cli_cpu = _best(
+            lambda: subprocess.run(cli, check=True, capture_output=True, text=True, env=env),
+            repeats,
+        )
+    except subprocess.CalledProcessError as e:  # report the library numbers regardless
+        last = (e.stderr or "").strip().splitlines()[-1:] or ["no output"]
+        print(f"audiogen CLI failed: {last[0]}", file=sys.stderr)
+        cli_wall = cli_cpu = float("nan")
     fs_out = workdir / f"{midi.stem}.fluidsynth.wav"
     fs_wall, fs_cpu = _best(
         lambda: render_midi_fluidsynth(midi, fs_out, sample_rate=sample_rate), repeats
