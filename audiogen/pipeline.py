@@ -247,9 +247,12 @@ class MusicGenerator:
         num_frames = max(1, int(round(p.duration * self.frame_rate)))
         if prompt_codes is not None:
             num_frames = max(num_frames, prompt_codes.shape[-1] + 1)
-        window = min(num_frames, model.spec.lm.max_positions - model.spec.lm.num_codebooks - 1)
-        if cond.prefix is not None:
-            window -= cond.prefix.shape[1]
+        # The context the positions allow: prefix + start token + frames + the pattern delay.
+        prefix = 0 if cond.prefix is None else cond.prefix.shape[1]
+        capacity = model.spec.lm.max_positions - prefix - model.spec.lm.num_codebooks - 1
+        if capacity < 1:
+            raise UserError(f"the melody/text prefix ({prefix}) leaves no room for audio")
+        window = min(num_frames, capacity)
         stride = None if p.extend_stride is None else int(p.extend_stride * self.frame_rate)
         generator = None
         if seed is not None:

@@ -1,4 +1,4 @@
-"""``audiogen codec encode|decode`` and ``audiogen import encodec|hf-encodec``."""
+"""``audiogen codec encode|decode``; the codec kinds of ``audiogen import`` (see imports.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    """Add the ``codec`` command group and the ``import`` command group."""
+    """Add the ``codec`` command group."""
     p = subparsers.add_parser("codec", help="encode audio to codec tokens and decode them back")
     sub = p.add_subparsers(dest="codec_command", metavar="SUBCOMMAND")
 
@@ -28,10 +28,6 @@ def register(subparsers) -> None:
     dec.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     dec.set_defaults(func=_decode)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
-
-    imp = subparsers.add_parser("import", help="convert peer weights into an audiogen directory")
-    add_import_commands(imp.add_subparsers(dest="import_command", metavar="KIND"))
-    imp.set_defaults(func=lambda args: (imp.print_help(), 2)[1])
 
 
 def add_import_commands(import_sub) -> None:

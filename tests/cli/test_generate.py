@@ -62,3 +62,29 @@ def test_generate_melody_needs_melody_model(tmp_path, model_dir, melody_mid, cap
     assert main(argv + ["--melody", str(melody_mid), "--duration", "0.05"]) == 2
     assert "no melody conditioning" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_import_musicgen_then_generate(tmp_path, capsys):
+    _hf_dir(tmp_path, melody=True)
+    assert main(["import", "musicgen", str(tmp_path / "hf"), "--out", str(tmp_path / "m")]) == 0
+    assert "imported MusicGen-melody" in capsys.readouterr().out
+    assert (tmp_path / "m" / "lm" / "text_encoder" / "model.safetensors").exists()
+    out = tmp_path / "o.wav"
+    mel = tmp_path / "mel.mid"
+    from audiogen import midi
+
+    midi.save_notes([midi.Note(62, 0.0, 0.5, 90), midi.Note(69, 0.5, 1.0, 90)], mel)
+    argv = ["generate", "fast jig", "-o", str(out), "--model", str(tmp_path / "m")]
+    assert main(argv + ["--melody", str(mel), "--duration", "0.05", "--seed", "0"]) == 0
+    assert out.exists()
+
+
+def test_import_musicgen_refuses_pickles(tmp_path, capsys):
+    src = tmp_path / "hf"
+    src.mkdir()
+    (src / "config.json").write_text("{}")
+    (src / "pytorch_model.bin").write_bytes(b"\x80\x04not really")
+    assert main(["import", "musicgen", str(src), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "pickled" in err
+    assert not (tmp_path / "m").exists()

@@ -10,6 +10,7 @@ import torch
 
 from audiogen import audio
 from audiogen.cli import codec as codec_cli
+from audiogen.cli import imports as imports_cli
 from audiogen.codecs import Codec, CodecConfig, build_codec
 from audiogen.errors import UserError
 
@@ -17,7 +18,9 @@ from audiogen.errors import UserError
 def run(argv: list[str]) -> int:
     """Parse and dispatch like ``audiogen.cli.main`` (UserError -> exit code 2)."""
     parser = argparse.ArgumentParser(prog="audiogen")
-    codec_cli.register(parser.add_subparsers(dest="command"))
+    sub = parser.add_subparsers(dest="command")
+    codec_cli.register(sub)
+    imports_cli.register(sub)
     args = parser.parse_args([str(a) for a in argv])
     try:
         return int(args.func(args) or 0)
