@@ -27,7 +27,7 @@ from audiogen.train.logger import NonFiniteGuard, TrainLogger
 from audiogen.train.optim import AdamW
 from audiogen.train.precision import resolve_precision
 from audiogen.train.recipes import format_recipe, to_dict
-from audiogen.train.tasks import Task
+from audiogen.train.tasks import Critic, Task
 
 
 @dataclass
@@ -85,6 +85,27 @@ def restore_rng(state: dict[str, Any], device: torch.device) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and device.type == "cuda":
         torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _adamw(params, oc: Any, generator: torch.Generator) -> AdamW:
+    return AdamW(
+        params,
+        lr=oc.lr,
+        betas=tuple(oc.betas),
+        eps=oc.eps,
+        weight_decay=oc.weight_decay,
+        stochastic_rounding=oc.stochastic_rounding,
+        generator=generator,
+    )
+
+
+def _schedule(oc: Any, total: int) -> Any:
+    def schedule(s: int) -> float:
+        return lr_factor(
+            s, warmup=oc.warmup_steps, total=total, schedule=oc.schedule, min_ratio=oc.min_lr_ratio
+        )
+
+    return schedule
 
 
 def _seed_all(seed: int) -> None:
@@ -145,26 +166,20 @@ def _train(task: Task, recipe: Any, out_dir: Path, resume: bool, env: D.DistEnv)
     # identical; per rank under FSDP, where each rank rounds a different shard.
     sr_seed = tc.seed + 1 + (env.rank if env.distributed and tc.parallel == "fsdp" else 0)
     sr_generator = torch.Generator(device=env.device).manual_seed(sr_seed)
-    optimizer = AdamW(
-        model.parameters(),
-        lr=oc.lr,
-        betas=tuple(oc.betas),
-        eps=oc.eps,
-        weight_decay=oc.weight_decay,
-        stochastic_rounding=oc.stochastic_rounding,
-        generator=sr_generator,
-    )
-
-    def schedule(s: int) -> float:
-        return lr_factor(
-            s,
-            warmup=oc.warmup_steps,
-            total=tc.steps,
-            schedule=oc.schedule,
-            min_ratio=oc.min_lr_ratio,
-        )
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    optimizer = _adamw(model.parameters(), oc, sr_generator)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(oc, tc.steps))
+    critic, critic_schedule = None, None
+    if task.build_critic is not None:
+        if env.distributed:
+            raise UserError(f"the {task.name} task trains on one process (no torchrun) for now")
+        if precision.grad_scaler() is not None:
+            raise UserError(f"the {task.name} task does not support fp16-autocast; use bf16")
+        critic_module, critic_oc = task.build_critic(recipe)
+        critic_module = critic_module.to(device=env.device, dtype=precision.param_dtype)
+        critic = Critic(critic_module, _adamw(critic_module.parameters(), critic_oc, sr_generator))
+        # The critic's LR is set from the step count (it may not update during a warm-up).
+        critic_schedule = _schedule(critic_oc, tc.steps)
+        critic_lr = critic_oc.lr
     dataset = task.build_dataset(recipe)
     try:
         batches = ShardedBatches(
@@ -176,13 +191,16 @@ def _train(task: Task, recipe: Any, out_dir: Path, resume: bool, env: D.DistEnv)
         )
     except ValueError as e:  # dataset smaller than one global batch
         raise UserError(f"train.batch_size: {e}") from None
-    config = {**task.checkpoint_meta, **to_dict(recipe)}
+    meta = task.checkpoint_meta
+    config = {**(meta(recipe) if callable(meta) else meta), **to_dict(recipe)}
     step, last_ckpt, nonfinite_total = 0, None, 0
     if resume:
         loaded = ckpt.load_checkpoint(out_dir)
         step, nonfinite_total = _restore(
             loaded, model, optimizer, scheduler, batches, sr_generator, env, config
         )
+        if critic is not None:
+            _restore_critic(loaded, critic)
         last_ckpt = str(loaded.path)
     else:
         torch.manual_seed(tc.seed + env.rank)  # per-rank randomness from here (dropout, ...)
@@ -213,7 +231,13 @@ def _train(task: Task, recipe: Any, out_dir: Path, resume: bool, env: D.DistEnv)
         while step < tc.steps:
             batch = _to_device(dataset.get_batch(next(it)), env.device)
             with precision.autocast():
-                out = task.step(model, batch, precision)
+                if critic is None:
+                    out = task.step(model, batch, precision)
+                else:
+                    critic.step = step
+                    for group in critic.optimizer.param_groups:
+                        group["lr"] = critic_lr * critic_schedule(step)
+                    out = task.step(model, batch, precision, critic=critic)
             loss_value = out.loss.detach().float().item()
             finite = D.all_true(math.isfinite(loss_value), env)
             if not guard.should_skip(
@@ -268,6 +292,7 @@ def _train(task: Task, recipe: Any, out_dir: Path, resume: bool, env: D.DistEnv)
                     guard,
                     env,
                     tc.keep_last,
+                    critic=_critic_state(critic),
                 )
     finally:
         logger.close()
@@ -289,6 +314,7 @@ def _save(
     guard,
     env: D.DistEnv,
     keep_last: int,
+    critic: dict[str, Any] | None = None,
 ) -> str:
     """Gather full state on every rank (collectives), write on rank 0, wait for it."""
     model_sd = D.model_state(model)
@@ -307,11 +333,32 @@ def _save(
             "rng": rng,
             "nonfinite_total": guard.total,
         }
+        if critic is not None:
+            state["critic"] = critic
         path = ckpt.save_checkpoint(
             out_dir, step=step, config=config, model=model_sd, state=state, keep_last=keep_last
         )
     D.barrier(env)
     return str(path)
+
+
+def _critic_state(critic: Critic | None) -> dict[str, Any] | None:
+    """The critic's weights and optimizer state, for the training state."""
+    if critic is None:
+        return None
+    return {
+        "model": {k: v.detach().cpu() for k, v in critic.module.state_dict().items()},
+        "optimizer": critic.optimizer.state_dict(),
+    }
+
+
+def _restore_critic(loaded: ckpt.Checkpoint, critic: Critic) -> None:
+    try:
+        s = loaded.state["critic"]
+        critic.module.load_state_dict(s["model"])
+        critic.optimizer.load_state_dict(s["optimizer"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as e:
+        raise UserError(f"checkpoint {loaded.path} has no usable critic state: {e}") from None
 
 
 def _restore(

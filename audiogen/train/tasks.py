@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from audiogen.train.precision import PrecisionPolicy
+from audiogen.train.config import OptimConfig
 
 
 @dataclass
@@ -37,6 +37,20 @@ class TrainDataset(Protocol):
         ...
 
 
+@dataclass
+class Critic:
+    """A second model that the task's step trains with its own optimizer (a GAN discriminator).
+
+    The loop builds it (``Task.build_critic``), its optimizer and LR schedule, keeps its
+    weights and optimizer state in the checkpoint's training state, and hands it to the step
+    as ``critic=``; the step runs the critic's update itself.
+    """
+
+    module: nn.Module
+    optimizer: torch.optim.Optimizer
+    step: int = 0  # loop steps completed before the current batch
+
+
 @dataclass(frozen=True)
 class Task:
     """A trainable model: how to build it and its data from a recipe, and its step."""
@@ -46,16 +60,20 @@ class Task:
     recipe_cls: type
     build_model: Callable[[Any], nn.Module]  # recipe -> fp32 CPU model
     build_dataset: Callable[[Any], TrainDataset]  # recipe -> dataset
-    step: Callable[[nn.Module, Any, PrecisionPolicy], StepOutput]  # (model, batch, precision)
+    # (model, batch, precision: PrecisionPolicy), plus critic=Critic when the task has one
+    step: Callable[..., StepOutput]
     items_unit: str = "items"  # name of StepOutput.items in logs, e.g. "tokens"
     # Extra top-level keys for every checkpoint's config.json (beside the resolved recipe),
     # e.g. a format tag that makes the checkpoint directory loadable by the model's own
     # loader (the LM task's checkpoints load with ``MusicGenModel.load``).
-    checkpoint_meta: dict[str, Any] = field(default_factory=dict)
+    # May be a function of the recipe (the codec task writes the codec's own config there).
+    checkpoint_meta: dict[str, Any] | Callable[[Any], dict[str, Any]] = field(default_factory=dict)
+    # recipe -> (fp32 CPU critic, its optimizer settings); None: a single-model task.
+    build_critic: Callable[[Any], tuple[nn.Module, OptimConfig]] | None = None
 
 
 def get_tasks() -> dict[str, Task]:
     """All registered tasks by name (imported lazily so the CLI starts fast)."""
-    from audiogen.train import lm_task, toy
+    from audiogen.train import codec_task, lm_task, toy
 
-    return {"toy": toy.TASK, "lm": lm_task.TASK}
+    return {"toy": toy.TASK, "lm": lm_task.TASK, "codec": codec_task.TASK}
