@@ -17,6 +17,7 @@ the loss; items shorter than ``min_frames`` are skipped.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -123,6 +124,14 @@ class LMBatch:
     valid: torch.Tensor
     text: TextTokens | None
     melody: MelodyTokens | None
+
+    def to(self, device: torch.device | str) -> LMBatch:
+        return LMBatch(
+            codes=self.codes.to(device),
+            valid=self.valid.to(device),
+            text=None if self.text is None else self.text.to(device),
+            melody=None if self.melody is None else self.melody.to(device),
+        )
 
 
 @dataclass
@@ -294,6 +303,33 @@ def lm_step(model: nn.Module, batch: LMBatch, precision: PrecisionPolicy) -> Ste
     metrics = {f"ce_{k}": v for k, v in enumerate(per)}
     metrics["ppl"] = math.exp(min(sum(per) / len(per), 50.0))
     return StepOutput(loss=loss.total, metrics=metrics, items=int(mask[..., 1:].sum()))
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, recipe: LMRecipe, *, split: str = "test", max_batches: int = 16
+) -> dict[str, float]:
+    """Held-out cross-entropy on ``split``: one window per item, conditions kept (no CFG
+    dropout), the same windows for a given ``data.seed``. Returns ``ce`` (mean of the
+    per-codebook means over the batches), ``ce_k`` and ``ppl``."""
+    cfg = dataclasses.replace(
+        recipe.data, split=split, windows_per_item=1, text_dropout=0.0, melody_dropout=0.0
+    )
+    data = build_dataset(dataclasses.replace(recipe, data=cfg))
+    was_training = model.training
+    model.eval()
+    device = next(unwrap(model).lm.parameters()).device
+    size = recipe.train.batch_size
+    sums, n = None, 0
+    for start in range(0, min(len(data), size * max_batches), size):
+        idx = list(range(start, min(start + size, len(data))))
+        out = lm_step(model, data.get_batch(idx).to(device), None)
+        per = torch.tensor([out.metrics[f"ce_{k}"] for k in range(recipe.model.lm.num_codebooks)])
+        sums, n = (per if sums is None else sums + per), n + 1
+    model.train(was_training)
+    per = (sums / n).tolist()
+    ce = sum(per) / len(per)
+    return {"ce": ce, **{f"ce_{k}": v for k, v in enumerate(per)}, "ppl": math.exp(ce)}
 
 
 TASK = Task(

@@ -107,6 +107,10 @@ def test_training_lowers_loss_and_checkpoint_loads_with_same_logits(tokens, tmp_
         want = trained(seq, text=batch.text, melody=batch.melody).logits
         got = loaded(seq, loaded.encode(batch.text, batch.melody)).logits
     torch.testing.assert_close(got, want, rtol=0, atol=0)
+    # Held-out loss: conditions kept, one fixed window per item.
+    ev = lm_task.evaluate(trained, recipe(tokens), split="train", max_batches=2)
+    assert ev == lm_task.evaluate(trained, recipe(tokens), split="train", max_batches=2)
+    assert ev["ce"] < losses[0] and set(ev) >= {"ce", "ce_0", "ppl"}
 
 
 def test_resume_is_exact(tokens, tmp_path) -> None:
