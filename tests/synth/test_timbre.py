@@ -74,7 +74,8 @@ def test_config_rejects_unknown_keys():
         TimbreConfig.from_dict({"sample_rate": 16000, "bogus": 1})
 
 
-def test_decoder_gradients_reach_parameters():
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_decoder_gradients_reach_parameters(recurrent):
     model = TimbreDecoder(
         TimbreConfig(
             sample_rate=SR,
@@ -83,6 +84,7 @@ def test_decoder_gradients_reach_parameters():
             num_harmonics=10,
             noise_bands=17,
             reverb_seconds=0.05,
+            recurrent=recurrent,
         )
     )
     f0 = torch.full((2, 8), 300.0)
