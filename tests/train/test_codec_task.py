@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 from safetensors.torch import load_file
 
-from audiogen.codecs import Codec
+from audiogen.codecs import Codec, CodecConfig
 from audiogen.train import checkpoint as ckpt
 from audiogen.train import codec_task
 from audiogen.train.loop import train
@@ -119,3 +119,9 @@ def test_resume_is_bit_identical(manifest, tmp_path) -> None:
         assert a.keys() == b.keys()  # state tensors: both optimizers' moments, RNG states
         for k in a:
             assert torch.equal(a[k], b[k]), f"{name}: {k}"
+
+
+def test_32khz_recipe_is_encodec_32khz() -> None:
+    recipe = parse_recipe(REPO / "recipes" / "codec_32khz.toml", codec_task.CodecRecipe)
+    assert recipe.model == CodecConfig.encodec_32khz()  # the name is not compared
+    assert recipe.model.frame_rate == 50 and recipe.model.hop_length == 640
