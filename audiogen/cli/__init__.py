@@ -19,8 +19,15 @@ from audiogen.errors import UserError
 _MODULES = ("render", "synth", "data", "codec", "imports", "tokenize", "train", "generate", "eval")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error contract: one ``error:`` line, exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="audiogen",
         description="Text- and melody-conditioned music generation, offline and trainable.",
     )

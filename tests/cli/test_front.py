@@ -48,3 +48,24 @@ def test_user_error_is_one_line_exit_2(tmp_path):
     assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1
     assert "Traceback" not in r.stderr and "missing.mid" in r.stderr
     assert not out.exists()
+
+
+def test_usage_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["render", "x.mid"])  # missing -o
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: audiogen render: ") and err.count("\n") == 1
+
+
+def test_outputs_get_normal_file_mode(tmp_path):
+    import os
+
+    import torch
+
+    from audiogen import audio
+
+    path = audio.save(tmp_path / "x.wav", torch.zeros(1, 100), 16000)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
