@@ -31,12 +31,18 @@ def _sqrt_psd(sigma: np.ndarray) -> np.ndarray:
 def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     """``Tr sqrt(sigma1 @ sigma2)`` for symmetric PSD ``sigma1, sigma2`` [D, D].
 
-    ``sigma1 sigma2`` is similar to the symmetric PSD ``s sigma2 s`` with
-    ``s = sigma1^(1/2)``, so both have the same (real, non-negative) eigenvalues and the
-    trace of the square root is the sum of their square roots.
+    ``sigma1 sigma2`` is similar to a symmetric PSD matrix, so its eigenvalues are real and
+    non-negative and the trace of the square root is the sum of their square roots. With a
+    Cholesky factor ``sigma1 = L L^T`` that matrix is ``L^T sigma2 L`` (one cheap
+    factorisation and one eigenvalue-only solve); when ``sigma1`` is singular (fewer
+    embeddings than dimensions) the symmetric square root ``s sigma2 s`` is used instead.
     """
-    s = _sqrt_psd(sigma1)
-    m = s @ sigma2 @ s
+    try:
+        lower = np.linalg.cholesky(sigma1)
+        m = lower.T @ sigma2 @ lower
+    except np.linalg.LinAlgError:
+        s = _sqrt_psd(sigma1)
+        m = s @ sigma2 @ s
     m = (m + m.T) * 0.5  # remove round-off asymmetry before eigvalsh
     ev = np.linalg.eigvalsh(m)
     return float(np.sqrt(np.clip(ev, 0.0, None)).sum())
@@ -91,9 +97,11 @@ class EmbeddingStats:
                 f"{embedding}: need at least 2 embedding frames to fit statistics, "
                 f"got {emb.shape[0] if emb.ndim == 2 else 0}"
             )
+        mean = emb.mean(axis=0)
+        centred = emb - mean
         return cls(
-            mean=emb.mean(axis=0),
-            cov=np.cov(emb, rowvar=False),
+            mean=mean,
+            cov=(centred.T @ centred) / (emb.shape[0] - 1),  # np.cov's value, one BLAS call
             count=int(emb.shape[0]),
             embedding=embedding,
             version=version,
