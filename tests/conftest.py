@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
+# librosa compiles numba kernels with cache=True into its package folder; two xdist workers
+# writing that cache at once in a fresh venv can corrupt it and crash a worker. Each worker
+# gets its own cache directory (set before anything imports numba).
+os.environ.setdefault(
+    "NUMBA_CACHE_DIR",
+    os.path.join(
+        tempfile.gettempdir(),
+        f"audiogen-numba-{os.getuid()}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}",
+    ),
+)
+
 import numpy as np
 import pytest
 import torch
