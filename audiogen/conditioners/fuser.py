@@ -7,7 +7,7 @@ puts before its token embeddings (MusicGen-melody puts chroma first, then text).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,35 +27,6 @@ class FusedCondition:
     cross_mask: torch.Tensor | None = None
     prefix: torch.Tensor | None = None
     prefix_mask: torch.Tensor | None = None
-
-    @property
-    def batch_size(self) -> int:
-        t = self.cross if self.cross is not None else self.prefix
-        return 0 if t is None else t.shape[0]
-
-    @staticmethod
-    def cat(items: Sequence[FusedCondition]) -> FusedCondition:
-        """Concatenate along the batch (e.g. cond and null for CFG), zero-padding S."""
-        return FusedCondition(
-            *_cat_padded([(i.cross, i.cross_mask) for i in items]),
-            *_cat_padded([(i.prefix, i.prefix_mask) for i in items]),
-        )
-
-
-def _cat_padded(
-    pairs: list[tuple[torch.Tensor | None, torch.Tensor | None]],
-) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    if all(e is None for e, _ in pairs):
-        return None, None
-    if any(e is None for e, _ in pairs):
-        raise ValueError("cannot batch conditions where only some items have this part")
-    s = max(e.shape[1] for e, _ in pairs)
-    embs, masks = [], []
-    for e, m in pairs:
-        pad = s - e.shape[1]
-        embs.append(torch.nn.functional.pad(e, (0, 0, 0, pad)))
-        masks.append(torch.nn.functional.pad(m, (0, pad), value=False))
-    return torch.cat(embs), torch.cat(masks)
 
 
 class ConditionFuser:

@@ -4,7 +4,6 @@ import torch
 from audiogen.conditioners import (
     ConditionFuser,
     ConditionOutput,
-    FusedCondition,
     dropout_inputs,
     minilm_conditioner,
     t5_conditioner,
@@ -91,14 +90,6 @@ def test_fuser_routes_and_orders():
         fuser({"txet": _cond(1, 1, 4, 0)})
     with pytest.raises(ValueError, match="unknown fuse mode"):
         ConditionFuser({"text": "sum"})
-
-
-def test_fused_cat_pads_sequence():
-    a = FusedCondition(torch.ones(1, 3, 2), torch.ones(1, 3, dtype=torch.bool))
-    b = FusedCondition(torch.zeros(2, 1, 2), torch.zeros(2, 1, dtype=torch.bool))
-    c = FusedCondition.cat([a, b])
-    assert c.cross.shape == (3, 3, 2) and c.cross_mask.tolist()[1] == [False] * 3
-    assert c.batch_size == 3
 
 
 def test_dropout_inputs_seeded_rate():
