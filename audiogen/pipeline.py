@@ -85,8 +85,8 @@ class MusicGenerator:
         root = ASSETS / "tiny" if str(directory) == "tiny" else Path(directory)
         if str(directory) == "tiny" and not root.is_dir():
             raise UserError(
-                "the bundled tiny model is not in this install (build it with `make train-tiny`)"
-                " ; pass --model DIR"
+                "this install has no bundled tiny model yet; pass --model DIR (a generator "
+                "directory, e.g. from `audiogen import musicgen`)"
             )
         for sub in ("codec", "lm"):
             if not (root / sub).is_dir():
