@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import subprocess
+import sys
 import tempfile
-
-# librosa compiles numba kernels with cache=True into its package folder; two xdist workers
-# writing that cache at once in a fresh venv can corrupt it and crash a worker. Each worker
-# gets its own cache directory (set before anything imports numba).
-os.environ.setdefault(
-    "NUMBA_CACHE_DIR",
-    os.path.join(
-        tempfile.gettempdir(),
-        f"audiogen-numba-{os.getuid()}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}",
-    ),
-)
 
 import numpy as np
 import pytest
 import torch
 
-from audiogen import audio, midi
+from audiogen import audio, midi  # neither imports numba (librosa loads lazily)
+
+# librosa compiles numba kernels (cache=True) on first use. In a fresh venv, compiling them
+# inside a test worker that has already loaded torch & co. crashed the worker (segfault in
+# the compiled peak_pick) while loading the same kernels from a cache never did. So one
+# clean subprocess compiles them into a cache shared by all workers before tests start.
+_CACHE = os.path.join(
+    tempfile.gettempdir(),
+    f"audiogen-numba-{os.getuid()}-{hashlib.md5(sys.prefix.encode()).hexdigest()[:8]}",
+)
+os.environ.setdefault("NUMBA_CACHE_DIR", _CACHE)
+
+_WARM_NUMBA = """
+import numpy as np, librosa
+sr = 16000
+y = (0.3 * np.sin(2 * np.pi * 220 * np.arange(sr) / sr)).astype(np.float32)
+for dtype in (np.float32, np.float64):
+    librosa.onset.onset_detect(y=y.astype(dtype), sr=sr, backtrack=True)
+librosa.pyin(y, fmin=100, fmax=800, sr=sr)
+librosa.util.localmax(np.random.rand(10, 10))
+"""
+
+
+def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:  # the controller, once per run
+        subprocess.run([sys.executable, "-c", _WARM_NUMBA], check=False, env=os.environ.copy())
 
 
 @pytest.fixture
