@@ -92,24 +92,47 @@ def _is_fsdp(model: nn.Module) -> bool:
     return any(type(m).__name__.startswith("FSDP") for m in model.modules())
 
 
+def frozen_parameters(model: nn.Module) -> set[str]:
+    """Names of parameters that never train (e.g. a frozen text encoder).
+
+    Checkpoints leave them out: they come back from their own source when the model is
+    built (a pretrained package or directory), and they can be hundreds of MB (T5).
+    """
+    return {n for n, p in unwrap(model).named_parameters() if not p.requires_grad}
+
+
 def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Full (unsharded) CPU state dict; a collective under FSDP2, so call it on every rank."""
+    """Full (unsharded) CPU state dict without frozen parameters; a collective under FSDP2,
+    so call it on every rank."""
+    frozen = frozen_parameters(model)
     if _is_fsdp(model):
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
         opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
-        return get_model_state_dict(model, options=opts)
-    return {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()}
+        state = get_model_state_dict(model, options=opts)
+    else:
+        state = {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()}
+    return {k: v for k, v in state.items() if k not in frozen}
 
 
 def load_model_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load a full state dict on every rank (FSDP2 re-shards it)."""
+    """Load a full state dict on every rank (FSDP2 re-shards it); frozen parameters may be
+    absent (see :func:`frozen_parameters`), anything else missing or unexpected is an error."""
+    frozen = frozen_parameters(model)
+    expected = set(unwrap(model).state_dict())
+    missing = sorted(expected - set(state) - frozen)
+    unexpected = sorted(set(state) - expected)
+    if missing or unexpected:
+        raise RuntimeError(
+            f"state dict mismatch: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
     if _is_fsdp(model):
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
-        set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True))
+        opts = StateDictOptions(full_state_dict=True, strict=False)
+        set_model_state_dict(model, state, options=opts)
         return
-    unwrap(model).load_state_dict(state)
+    unwrap(model).load_state_dict(state, strict=False)
 
 
 def optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:

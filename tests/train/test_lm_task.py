@@ -98,6 +98,8 @@ def test_training_lowers_loss_and_checkpoint_loads_with_same_logits(tokens, tmp_
     print(f"loss per 5 steps: {[round(x, 3) for x in losses]}")
     assert losses[-1] < 0.7 * losses[0]
 
+    saved = load_file(result.checkpoint / ckpt.MODEL)
+    assert saved and not [k for k in saved if k.startswith("text.encoder.")]  # frozen: not stored
     loaded = MusicGenModel.load(result.checkpoint)
     trained = result.model.eval()
     data = lm_task.build_dataset(recipe(tokens))
