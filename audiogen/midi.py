@@ -16,6 +16,9 @@ import numpy as np
 from audiogen.errors import UserError
 from audiogen.fileio import atomic_path
 
+# Pitch-class code for "no note sounding" in per-frame pitch-class arrays (0..11 are C..B).
+REST_PITCH_CLASS = 12
+
 
 class MidiError(UserError):
     """A MIDI file that cannot be used: unreadable, malformed, or without pitched notes."""

@@ -27,9 +27,9 @@ from audiogen.conditioners.text import TextTokens, hf_text_conditioner, minilm_c
 from audiogen.errors import UserError
 from audiogen.fileio import atomic_path, atomic_write_text
 from audiogen.lm import Conditions, LMConfig, LMOutput, MusicLM
+from audiogen.midi import REST_PITCH_CLASS
 
 FORMAT = "audiogen-musicgen"
-REST = 12  # pitch-class code for "no note" in token shards (see audiogen.data.tokens)
 
 
 @dataclass
@@ -113,7 +113,8 @@ def chroma_from_pitch_classes(pc: np.ndarray, step: int) -> torch.Tensor:
     """
     n = len(pc) // step
     groups = torch.as_tensor(np.asarray(pc[: n * step], dtype=np.int64)).view(n, step)
-    counts = nn.functional.one_hot(groups, 13).sum(1).float()[:, :12]  # rests don't vote
+    counts = nn.functional.one_hot(groups, REST_PITCH_CLASS + 1).sum(1).float()
+    counts = counts[:, :REST_PITCH_CLASS]  # rests don't vote
     return one_hot_argmax(counts)
 
 

@@ -280,7 +280,7 @@ def null_tokens(text_tok, mel_tok):
     """The CFG unconditional branch with the same shapes as the conditional one: text fully
     masked (its embeddings become zero) and the melody replaced by the null chroma, as HF
     MusicGen builds its null inputs."""
-    from audiogen.conditioners.melody import MelodyTokens
+    from audiogen.conditioners.melody import MelodyTokens, null_chroma
     from audiogen.conditioners.text import TextTokens
 
     t = m = None
@@ -291,8 +291,8 @@ def null_tokens(text_tok, mel_tok):
             torch.zeros_like(text_tok.present),
         )
     if mel_tok is not None:
-        chroma = torch.zeros_like(mel_tok.chroma)
-        chroma[..., 0] = 1.0
+        b, f, c = mel_tok.chroma.shape
+        chroma = null_chroma(f, c).to(mel_tok.chroma).expand(b, f, c)
         m = MelodyTokens(chroma, mel_tok.mask, torch.zeros_like(mel_tok.present))
     return t, m
 

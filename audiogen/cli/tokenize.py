@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from audiogen.codecs import Codec
     from audiogen.data.manifest import read_manifest
-    from audiogen.data.tokens import tokenize_manifest
+    from audiogen.data.tokens import TokenMeta, tokenize_manifest
 
     items = read_manifest(args.manifest)
     if args.split:
@@ -39,11 +39,7 @@ def run(args: argparse.Namespace) -> int:
         items,
         lambda wav: codec.encode(wav.to(args.device)),
         args.out,
-        sample_rate=codec.sample_rate,
-        channels=codec.channels,
-        frame_rate=codec.frame_rate,
-        num_codebooks=codec.num_codebooks,
-        cardinality=codec.cardinality,
+        meta=TokenMeta.of(codec),
         shard_frames=args.shard_frames,
     )
     print(

@@ -27,7 +27,7 @@ from audiogen.data.manifest import ManifestItem
 from audiogen.errors import UserError
 from audiogen.fileio import atomic_path, atomic_write_text
 
-REST = 12  # pitch-class value for frames with no melody note (or no MIDI)
+REST = midi.REST_PITCH_CLASS  # frames with no melody note (or no MIDI)
 
 
 @dataclass
@@ -41,6 +41,28 @@ class TokenEntry:
     caption: str = ""
     split: str = "train"
     has_melody: bool = False
+
+
+@dataclass(frozen=True)
+class TokenMeta:
+    """Codec facts a token directory records in ``meta.json`` (and LM training checks)."""
+
+    sample_rate: int
+    channels: int
+    frame_rate: float
+    num_codebooks: int
+    cardinality: int
+
+    @classmethod
+    def of(cls, codec) -> TokenMeta:
+        """Read the facts from any object with the codec interface (see DESIGN.md)."""
+        return cls(
+            sample_rate=int(codec.sample_rate),
+            channels=int(codec.channels),
+            frame_rate=float(codec.frame_rate),
+            num_codebooks=int(codec.num_codebooks),
+            cardinality=int(codec.cardinality),
+        )
 
 
 @dataclass
@@ -90,11 +112,7 @@ def tokenize_manifest(
     encode: Callable[[torch.Tensor], torch.Tensor],
     out_dir: str | os.PathLike,
     *,
-    sample_rate: int,
-    channels: int,
-    frame_rate: float,
-    num_codebooks: int,
-    cardinality: int,
+    meta: TokenMeta,
     shard_frames: int = 1 << 18,
     progress: bool = True,
 ) -> TokenizeReport:
@@ -105,24 +123,18 @@ def tokenize_manifest(
     """
     from tqdm import tqdm
 
-    if cardinality > 32767:
-        raise UserError(f"codec cardinality {cardinality} does not fit int16 token shards")
+    if meta.cardinality > 32767:
+        raise UserError(f"codec cardinality {meta.cardinality} does not fit int16 token shards")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    meta = dict(
-        sample_rate=sample_rate,
-        channels=channels,
-        frame_rate=frame_rate,
-        num_codebooks=num_codebooks,
-        cardinality=cardinality,
-    )
+    meta_dict = asdict(meta)
     meta_path = out / "meta.json"
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
-        if old != meta:
+        if old != meta_dict:
             raise UserError(f"{out}: holds tokens of another codec ({old}); use a new --out")
     else:
-        atomic_write_text(meta_path, json.dumps(meta, indent=2))
+        atomic_write_text(meta_path, json.dumps(meta_dict, indent=2))
     entries = read_index(out)
     done = {e.item for e in entries}
     shard = max((e.shard for e in entries), default=-1) + 1
@@ -155,10 +167,10 @@ def tokenize_manifest(
     todo = [it for it in items if it.path not in done]
     for it in tqdm(todo, desc="tokenize", unit="item", disable=not progress):
         try:
-            wav, _ = audio.load(it.path, sample_rate=sample_rate, channels=channels)
+            wav, _ = audio.load(it.path, sample_rate=meta.sample_rate, channels=meta.channels)
             with torch.inference_mode():
                 codes = encode(wav[None])[0]  # [K, F]
-            pc = melody_pitch_classes(it.midi, frame_rate, codes.shape[-1])
+            pc = melody_pitch_classes(it.midi, meta.frame_rate, codes.shape[-1])
         except UserError as e:
             report.skipped[it.path] = str(e)
             continue

@@ -7,7 +7,7 @@ import torch
 from audiogen import audio, midi
 from audiogen.codecs import Codec
 from audiogen.data.manifest import ManifestItem, write_manifest
-from audiogen.data.tokens import REST, TokenShards, read_index, tokenize_manifest
+from audiogen.data.tokens import REST, TokenMeta, TokenShards, read_index, tokenize_manifest
 
 
 @pytest.fixture
@@ -34,11 +34,7 @@ def _tokenize(codec, items, out, **kw):
         items,
         codec.encode,
         out,
-        sample_rate=codec.sample_rate,
-        channels=codec.channels,
-        frame_rate=codec.frame_rate,
-        num_codebooks=codec.num_codebooks,
-        cardinality=codec.cardinality,
+        meta=TokenMeta.of(codec),
         progress=False,
         **kw,
     )
