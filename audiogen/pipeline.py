@@ -171,26 +171,46 @@ class MusicGenerator:
 
     def generate_continuation(
         self,
-        audio: torch.Tensor,
+        audio: torch.Tensor | Sequence[torch.Tensor],
         sample_rate: int,
         prompts: Sequence[str | None],
         *,
         seed: int | None = None,
         progress: bool = False,
     ) -> torch.Tensor:
-        """Continue ``audio`` ([C, T] or [B, C, T]); the output includes the prompt audio."""
+        """Continue ``audio``: ``[C, T]`` (one prompt for every text), ``[B, C, T]``, or a
+        list of ``[C, T_b]`` of different lengths. Each row of the output starts with its
+        own prompt audio and all rows have the generation duration (a shorter prompt gets
+        more new audio)."""
         from audiogen.audio import convert_channels, resample
 
-        wav = audio if audio.dim() == 3 else audio[None]
-        wav = convert_channels(
-            resample(wav.float(), sample_rate, self.sample_rate), self.codec.channels
-        )
-        if wav.shape[0] == 1 and len(prompts) > 1:
-            wav = wav.expand(len(prompts), -1, -1)
+        def prepare(w: torch.Tensor) -> torch.Tensor:
+            w = w if w.dim() == 3 else w[None]
+            w = resample(w.float(), sample_rate, self.sample_rate)
+            return convert_channels(w, self.codec.channels).to(self.device)
+
+        lengths = None
         with torch.inference_mode():
-            prompt_codes = self.codec.encode(wav.to(self.device))
+            if isinstance(audio, torch.Tensor):
+                wav = prepare(audio)
+                if wav.shape[0] == 1 and len(prompts) > 1:
+                    wav = wav.expand(len(prompts), -1, -1)
+                prompt_codes = self.codec.encode(wav)
+            else:
+                if len(audio) != len(prompts):
+                    raise UserError(f"{len(audio)} audio prompts for {len(prompts)} texts")
+                each = [self.codec.encode(prepare(w))[0] for w in audio]  # [K, F_b]
+                fmax = max(c.shape[-1] for c in each)
+                prompt_codes = torch.stack(
+                    [torch.nn.functional.pad(c, (0, fmax - c.shape[-1])) for c in each]
+                )
+                lengths = [c.shape[-1] for c in each]
         codes = self.generate_codes(
-            prompts, prompt_codes=prompt_codes, seed=seed, progress=progress
+            prompts,
+            prompt_codes=prompt_codes,
+            prompt_lengths=lengths,
+            seed=seed,
+            progress=progress,
         )
         return self._decode(codes)
 
@@ -228,13 +248,15 @@ class MusicGenerator:
         *,
         chromas: Sequence[torch.Tensor | None] | None = None,
         prompt_codes: torch.Tensor | None = None,
+        prompt_lengths: Sequence[int] | None = None,
         seed: int | None = None,
         progress: bool = False,
     ) -> torch.Tensor:
         """Codec tokens ``[B, K, F]`` (prompt frames included) before decoding.
 
         chromas: per-prompt chroma [F, 12] (see :meth:`melody_chroma`) or None;
-        prompt_codes: ``[B, K, Fp]`` codes to continue.
+        prompt_codes: ``[B, K, Fp]`` codes to continue; prompt_lengths: each row's prompt
+        frames when they differ (left-aligned, the rest of the row is padding).
         """
         from audiogen.lm import SamplingParams, generate
 
@@ -264,6 +286,7 @@ class MusicGenerator:
             null_cond=null if p.cfg_coef != 1.0 else None,
             cfg_coef=p.cfg_coef,
             prompt=prompt_codes,
+            prompt_lengths=prompt_lengths,
             batch_size=len(texts),
             params=SamplingParams(
                 top_k=p.top_k, top_p=p.top_p, temperature=p.temperature, use_sampling=p.use_sampling

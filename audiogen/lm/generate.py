@@ -4,7 +4,9 @@ One step feeds the newest pattern position for the cond and null branches togeth
 doubled batch ``[cond; null]``), mixes the logits as ``uncond + (cond - uncond) * cfg_coef``
 and picks the next token per codebook. Cross-attention K/V are computed once; the
 self-attention cache is written in place. Prompt codes are laid on the pattern and kept
-where known (continuation). Beyond ``window`` frames, generation slides MusicGen's way:
+where known (continuation); prompts of different lengths in one batch are left-aligned
+(each row's prompt starts at frame 0, a shorter prompt simply leaves more frames to
+generate), so one cache serves them all. Beyond ``window`` frames, generation slides MusicGen's way:
 the last ``window - extend_stride`` frames become the prompt of the next window.
 """
 
@@ -56,11 +58,13 @@ class Conditions:
 @dataclass
 class GenerationOutput:
     """codes: ``[B, K, F]`` int64 (prompt frames included). prompt_frames: how many of F
-    came from the prompt. logits: ``[B, K, steps, card]`` CFG-mixed logits of every step of
+    came from the prompt (the longest prompt's when they differ; prompt_lengths then gives
+    each row's). logits: ``[B, K, steps, card]`` CFG-mixed logits of every step of
     the last window when requested. steps: decode steps run; seconds: wall time."""
 
     codes: torch.Tensor
     prompt_frames: int = 0
+    prompt_lengths: list[int] | None = None
     steps: int = 0
     seconds: float = 0.0
     logits: torch.Tensor | None = None
@@ -133,6 +137,7 @@ def _generate_window(
     prompt: torch.Tensor | None,
     num_frames: int,
     params: SamplingParams,
+    prompt_lengths: torch.Tensor | None = None,
     generator: torch.Generator | None,
     progress: _Progress | None,
     keep_logits: bool,
@@ -144,7 +149,12 @@ def _generate_window(
     dtype = lm.heads.weight.dtype
     known = torch.full((batch, cfg.num_codebooks, num_frames), -1, dtype=torch.long, device=device)
     if prompt is not None:
-        known[..., : prompt.shape[-1]] = prompt
+        fp = prompt.shape[-1]
+        if prompt_lengths is None:
+            known[..., :fp] = prompt
+        else:  # left-aligned: row b knows its first prompt_lengths[b] frames
+            valid = torch.arange(fp, device=device) < prompt_lengths.to(device)[:, None]
+            known[..., :fp] = torch.where(valid[:, None], prompt, -1)
     seq = pattern.build(known, special_token=cfg.special_token).seq  # [B, K, S], -1 = to do
     s = seq.shape[-1]
     todo = (seq == -1).flatten(0, 1).any(dim=0).nonzero()
@@ -204,6 +214,7 @@ def generate(
     null_cond: Conditions | None = None,
     cfg_coef: float = 3.0,
     prompt: torch.Tensor | None = None,
+    prompt_lengths: torch.Tensor | list[int] | None = None,
     batch_size: int | None = None,
     params: SamplingParams | None = None,
     generator: torch.Generator | None = None,
@@ -216,7 +227,9 @@ def generate(
 
     cond / null_cond: condition tensors for the two CFG branches; with cond given and
     ``cfg_coef != 1`` a missing null_cond defaults to ``cond.null()`` (zeros, fully masked).
-    prompt: ``[B, K, Fp]`` codes to continue. window: most frames per pass (the context the
+    prompt: ``[B, K, Fp]`` codes to continue. prompt_lengths: ``[B]`` frames of each row's
+    prompt when they differ (left-aligned: row b continues ``prompt[b, :, :len_b]``; the
+    rest of the row is padding and ignored); every row still gets num_frames. window: most frames per pass (the context the
     LM was trained on, e.g. 1500 = 30 s at 50 Hz); longer outputs slide by extend_stride
     frames (default ``window // 2``). progress: True for a tqdm bar or a ``fn(done, total)``.
     """
@@ -230,6 +243,13 @@ def generate(
         null_cond = cond.null()
     conds = _merge(cond, null_cond if use_cfg else None)
     fp = 0 if prompt is None else prompt.shape[-1]
+    lengths = None
+    if prompt_lengths is not None:
+        if prompt is None:
+            raise ValueError("prompt_lengths given without a prompt")
+        lengths = torch.as_tensor(prompt_lengths, dtype=torch.long).cpu()
+        if lengths.shape != (b,) or int(lengths.min()) < 0 or int(lengths.max()) > fp:
+            raise ValueError(f"prompt_lengths must be {b} values in [0, {fp}]")
     if fp > num_frames:
         raise ValueError(f"prompt has {fp} frames, more than num_frames={num_frames}")
     window = window or num_frames
@@ -239,7 +259,8 @@ def generate(
     if fp >= window and num_frames > fp:
         raise ValueError(f"prompt ({fp} frames) must be shorter than the window ({window})")
 
-    total_steps = _count_steps(lm, num_frames, fp, window, stride)
+    fmin = fp if lengths is None else int(lengths.min())
+    total_steps = _count_steps(lm, num_frames, fmin, window, stride)
     bar = _Progress(progress, total_steps)
     start = time.perf_counter()
     kw = dict(
@@ -252,7 +273,7 @@ def generate(
         keep_logits=return_logits,
     )
     codes, steps, logits = _generate_window(
-        lm, prompt=prompt, num_frames=min(window, num_frames), **kw
+        lm, prompt=prompt, num_frames=min(window, num_frames), prompt_lengths=lengths, **kw
     )
     windows = [codes.shape[-1]]
     while codes.shape[-1] < num_frames:
@@ -267,6 +288,7 @@ def generate(
     return GenerationOutput(
         codes=codes,
         prompt_frames=fp,
+        prompt_lengths=None if lengths is None else lengths.tolist(),
         steps=steps,
         seconds=time.perf_counter() - start,
         logits=logits,

@@ -196,3 +196,55 @@ def test_long_form_windows_and_progress():
     assert torch.equal(out.codes[..., :8], first)
     second = generate(lm, num_frames=8, cond=cond, prompt=first[..., 4:], params=GREEDY).codes
     assert torch.equal(out.codes[..., 8:12], second[..., 4:])
+
+
+def test_prompts_of_different_lengths_equal_one_by_one():
+    """Left-aligned prompts of different lengths in one batch give each row what that row
+    gives alone (greedy, CFG, cross conditions), and keep every row's prompt frames."""
+    torch.manual_seed(0)
+    lm = MusicLM(config=tiny_config()).eval()
+    b, f, lengths = 3, 9, [2, 6, 0]
+    prompt = torch.randint(0, 32, (b, 4, 6))
+    cross = torch.randn(b, 3, 32)
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0], [1, 0, 0]], dtype=torch.bool)
+    out = generate(
+        lm,
+        num_frames=f,
+        cond=Conditions(cross=cross, cross_mask=mask),
+        cfg_coef=3.0,
+        prompt=prompt,
+        prompt_lengths=lengths,
+        params=GREEDY,
+    )
+    assert out.codes.shape == (b, 4, f) and out.prompt_lengths == lengths
+    for i, n in enumerate(lengths):
+        alone = generate(
+            lm,
+            num_frames=f,
+            cond=Conditions(cross=cross[i : i + 1], cross_mask=mask[i : i + 1]),
+            cfg_coef=3.0,
+            prompt=prompt[i : i + 1, :, :n] if n else None,
+            params=GREEDY,
+        )
+        assert torch.equal(out.codes[i], alone.codes[0])
+        assert torch.equal(out.codes[i, :, :n], prompt[i, :, :n])
+    # The padding after a short prompt is ignored, whatever it holds.
+    other = prompt.clone()
+    other[0, :, 2:] = 7
+    again = generate(
+        lm,
+        num_frames=f,
+        cond=Conditions(cross=cross, cross_mask=mask),
+        prompt=other,
+        prompt_lengths=lengths,
+        params=GREEDY,
+    )
+    ref = generate(
+        lm,
+        num_frames=f,
+        cond=Conditions(cross=cross, cross_mask=mask),
+        prompt=prompt,
+        prompt_lengths=lengths,
+        params=GREEDY,
+    )
+    assert torch.equal(again.codes, ref.codes)
