@@ -229,9 +229,10 @@ def generate(
     ``cfg_coef != 1`` a missing null_cond defaults to ``cond.null()`` (zeros, fully masked).
     prompt: ``[B, K, Fp]`` codes to continue. prompt_lengths: ``[B]`` frames of each row's
     prompt when they differ (left-aligned: row b continues ``prompt[b, :, :len_b]``; the
-    rest of the row is padding and ignored); every row still gets num_frames. window: most frames per pass (the context the
-    LM was trained on, e.g. 1500 = 30 s at 50 Hz); longer outputs slide by extend_stride
-    frames (default ``window // 2``). progress: True for a tqdm bar or a ``fn(done, total)``.
+    rest of the row is padding and ignored); every row still gets num_frames. window: most
+    frames per pass (the context the LM was trained on, e.g. 1500 = 30 s at 50 Hz); longer
+    outputs slide by extend_stride frames (default ``window // 2``). progress: True for a
+    tqdm bar or a ``fn(done, total)``.
     """
     params = params or SamplingParams()
     cond = cond or Conditions()
