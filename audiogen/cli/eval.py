@@ -33,7 +33,10 @@ def register(subparsers) -> None:
 
     c = sub.add_parser("clap", help="CLAP text-audio score")
     c.add_argument("--generated", required=True, type=Path, help="DIR or MANIFEST.jsonl")
-    c.add_argument("--weights", type=Path, help="local CLAP model directory (transformers)")
+    c.add_argument(
+        "--weights", type=Path, help="laion_clap checkpoint (.pt) or transformers CLAP directory"
+    )
+    c.add_argument("--tokenizer", type=Path, help="local RoBERTa tokenizer directory")
     c.add_argument("--text", help="one caption for every clip (else the manifest's description)")
     _common(c)
     c.set_defaults(func=_clap)
@@ -95,7 +98,7 @@ def _clap(args: argparse.Namespace) -> int:
     from audiogen.eval.embeddings import build_embedding
     from audiogen.eval.run import evaluate_clap
 
-    model = build_embedding("clap", weights=args.weights)
+    model = build_embedding("clap", weights=args.weights, tokenizer=args.tokenizer)
     report = evaluate_clap(
         generated=args.generated, model=model, text=args.text, progress=not args.no_progress
     )

@@ -120,6 +120,7 @@ def evaluate_clap(
     captions = {} if text is not None else (_captions(src) if src.is_file() else None)
     if captions is None:
         raise UserError("clap: give --text, or a manifest whose lines have 'description'")
+    model.require_text()
     emb = embed_files(list_audio(src), model, desc="clap", progress=progress)
     texts, keep = [], []
     for i, p in enumerate(emb.paths):

@@ -33,3 +33,26 @@ def fad_reference():
 def torchvggish():
     """The torchvggish package (its modules build without downloading when asked to)."""
     return pytest.importorskip("torchvggish")
+
+
+def laion_clap_modules():
+    """laion_clap's ``clap_module.model`` and ``clap_module.htsat``, without the package
+    ``__init__`` (it builds tokenizers from the hub on import).
+
+    A placeholder package with laion_clap's ``__path__`` stands in while the two submodules
+    import; they need nothing from the package itself.
+    """
+    spec = importlib.util.find_spec("laion_clap")
+    if spec is None:
+        pytest.skip("laion_clap is not installed")
+    stubbed = "laion_clap" not in sys.modules
+    if stubbed:
+        pkg = types.ModuleType("laion_clap")
+        pkg.__path__ = list(spec.submodule_search_locations)
+        sys.modules["laion_clap"] = pkg
+    try:
+        from laion_clap.clap_module import htsat, model
+    finally:
+        if stubbed:
+            del sys.modules["laion_clap"]
+    return model, htsat

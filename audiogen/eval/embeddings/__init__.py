@@ -4,7 +4,7 @@
 name       model                                         ``weights``
 =========  ============================================  ==================
 vggish     torchvggish VGGish, 16 kHz                    .pth / .safetensors
-clap       LAION CLAP (transformers ClapModel), 48 kHz   model directory
+clap       LAION CLAP (HTSAT + RoBERTa), 48 kHz          laion .pt or HF dir
 encodec    EnCodec encoder latents (24 / 48 kHz)         encodec checkpoint
 codec      any audiogen codec's encoder latents          codec directory
 mfcc       40 MFCCs, 16 kHz                              none
@@ -30,8 +30,10 @@ def build_embedding(
     pca: bool = False,
     pca_file: str | os.PathLike | None = None,
     activation: bool = False,
+    tokenizer: str | os.PathLike | None = None,
 ) -> EmbeddingModel:
-    """Build backend ``name`` from local ``weights``; ``pca*``/``activation`` are VGGish's."""
+    """Build backend ``name`` from local ``weights``; ``pca*``/``activation`` are VGGish's,
+    ``tokenizer`` (a local tokenizer directory) is CLAP's."""
     if name == "vggish":
         from audiogen.eval.embeddings.vggish import VGGish
 
@@ -39,7 +41,7 @@ def build_embedding(
     if name == "clap":
         from audiogen.eval.embeddings.clap import CLAP
 
-        return CLAP.from_dir(weights)
+        return CLAP.from_path(weights, tokenizer=tokenizer)
     if name == "encodec":
         from audiogen.eval.embeddings.codec import encodec_embedding
 
