@@ -5,11 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3.11}
-APT_PKGS="fluidsynth fluid-soundfont-gm ffmpeg"
+APT_PKGS="fluidsynth fluid-soundfont-gm ffmpeg chromium"
 
 missing=""
 for cmd in fluidsynth ffmpeg; do command -v "$cmd" >/dev/null 2>&1 || missing=1; done
 [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || missing=1
+[ -x /usr/bin/chromium ] || missing=1  # the web demo's browser test (tests/demo)
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APT_PKGS
@@ -29,7 +30,7 @@ if [ -z "${TORCH_PKGS:-}" ] && [ -d /etc/xdg/pip ]; then
   TORCH_PKGS="torch==2.14.1 torchaudio==2.11.0"  # the builds this workplace keeps on disk
 fi
 "$VENV/bin/pip" install -q ${TORCH_PKGS:-torch torchaudio}
-"$VENV/bin/pip" install -q -e ".[dev]"
+"$VENV/bin/pip" install -q -e ".[dev,serve]"
 # Parity-test peers whose metadata pins numpy<2 and pulls laion-clap (which downloads on
 # import); the parts the tests use run with numpy 2, so install them without their pins.
 "$VENV/bin/pip" install -q resampy torchlibrosa

@@ -16,7 +16,18 @@ from audiogen import __version__
 from audiogen.errors import UserError
 
 # Command-group modules, in the order they appear in ``audiogen --help``.
-_MODULES = ("render", "synth", "data", "codec", "imports", "tokenize", "train", "generate", "eval")
+_MODULES = (
+    "render",
+    "synth",
+    "data",
+    "codec",
+    "imports",
+    "tokenize",
+    "train",
+    "generate",
+    "eval",
+    "serve",
+)
 
 
 class _Parser(argparse.ArgumentParser):
