@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    """Add ``eval fad|clap|chroma|codec``."""
+    """Add ``eval fad|clap|kl|chroma|codec``."""
     p = subparsers.add_parser("eval", help="evaluate generated audio (FAD, CLAP, chroma, codec)")
     sub = p.add_subparsers(dest="eval_command", metavar="SUBCOMMAND")
 
@@ -47,12 +47,27 @@ def register(subparsers) -> None:
     _common(m)
     m.set_defaults(func=_chroma)
 
+    kl = sub.add_parser("kl", help="KL divergence of a classifier's labels (PaSST)")
+    kl.add_argument("--reference", required=True, type=Path, help="DIR or MANIFEST.jsonl")
+    kl.add_argument("--generated", required=True, type=Path, help="DIR or MANIFEST.jsonl")
+    kl.add_argument("--classifier", default="passt", choices=("passt",), help="default passt")
+    kl.add_argument("--weights", type=Path, help="passt-s-f128-p16-s10-ap.476-swa.pt or similar")
+    _common(kl)
+    kl.set_defaults(func=_kl)
+
     k = sub.add_parser("codec", help="codec round trip: SI-SDR, mel distance, bitrate")
     k.add_argument("--codec", required=True, type=Path, help="audiogen codec directory")
     k.add_argument("--audio", required=True, type=Path, help="DIR or MANIFEST.jsonl")
     k.add_argument("--bandwidth", type=float, help="kbps (one of the codec's bandwidths)")
     _common(k)
     k.set_defaults(func=_codec)
+    y = sub.add_parser("melody", help="melody models: bits per note and sample statistics")
+    y.add_argument("--data", required=True, type=Path, help="folder of held-out MIDI tunes")
+    y.add_argument("--model", action="append", default=[], help="NAME=DIR or DIR (repeatable)")
+    y.add_argument("--out", type=Path, default=Path("melody_report.json"), help="report .json")
+    y.add_argument("--samples", type=int, default=64, help="samples per model")
+    y.add_argument("--seed", type=int, default=0)
+    y.set_defaults(func=_melody)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -105,6 +120,20 @@ def _clap(args: argparse.Namespace) -> int:
     return _finish(report, args)
 
 
+def _kl(args: argparse.Namespace) -> int:
+    from audiogen.eval.passt import PasstClassifier
+    from audiogen.eval.run import evaluate_kl
+
+    classifier = PasstClassifier.from_file(args.weights)
+    report = evaluate_kl(
+        reference=args.reference,
+        generated=args.generated,
+        classifier=classifier,
+        progress=not args.no_progress,
+    )
+    return _finish(report, args)
+
+
 def _chroma(args: argparse.Namespace) -> int:
     from audiogen.eval.run import evaluate_chroma
 
@@ -123,3 +152,14 @@ def _codec(args: argparse.Namespace) -> int:
         codec.set_bandwidth(args.bandwidth)
     report = evaluate_codec(codec=codec, audio_source=args.audio, progress=not args.no_progress)
     return _finish(report, args)
+
+
+def _melody(args: argparse.Namespace) -> int:
+    from audiogen.melody.evaluate import evaluate_melody, parse_model_args
+
+    report = evaluate_melody(
+        args.data, parse_model_args(args.model), args.out, samples=args.samples, seed=args.seed
+    )
+    print(json.dumps({k: v.get("bits_per_note") for k, v in report["models"].items()}))
+    print(f"report: {args.out}", file=sys.stderr)
+    return 0

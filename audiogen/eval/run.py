@@ -218,3 +218,48 @@ def evaluate_codec(*, codec, audio_source: str | os.PathLike, progress: bool = T
         "skipped_files": len(failed),
     }
     return Report("codec", summary, {"sample_rate": codec.sample_rate}, items, failed)
+
+
+def evaluate_kl(
+    *,
+    reference: str | os.PathLike,
+    generated: str | os.PathLike,
+    classifier: metrics.Classifier,
+    multilabel: bool = True,
+    progress: bool = True,
+) -> Report:
+    """KL(p_ref || p_gen) of a local classifier's labels (PaSST: AudioSet, multi-label) on
+    reference/generated pairs matched by file stem (folders or manifests)."""
+    refs: dict[str, Path] = {}
+    for p in list_audio(reference):
+        refs.setdefault(p.stem, p)
+    items, failed = [], []
+    for g in tqdm(list_audio(generated), desc="kl", disable=not progress, leave=False):
+        if g.stem not in refs:
+            failed.append(
+                {"path": str(g), "reason": "no reference of that name", "set": "generated"}
+            )
+            continue
+        try:
+            r_wav, r_sr = audio.load(refs[g.stem])
+            g_wav, g_sr = audio.load(g)
+        except UserError as e:
+            failed.append({"path": str(g), "reason": str(e), "set": "pair"})
+            continue
+        kl = metrics.kl_divergence(
+            classifier(r_wav, r_sr)[None], classifier(g_wav, g_sr)[None], multilabel=multilabel
+        )
+        items.append({"path": str(g), "reference": str(refs[g.stem]), "score": float(kl[0])})
+    if not items:
+        raise UserError(f"kl: no readable file in {generated} has a same-named reference")
+    summary = {
+        "kl": float(np.mean([r["score"] for r in items])),
+        "items": len(items),
+        "skipped_files": len(failed),
+    }
+    name = type(classifier).__name__
+    details = {
+        "classifier": {"name": name, "weights": getattr(classifier, "weights_digest", "none")},
+        "kl": {"direction": "KL(reference || generated)", "multilabel": multilabel},
+    }
+    return Report("kl", summary, details, items, failed)
