@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: setup demo test lint format bench clean
+.PHONY: setup demo test lint format bench clean train-tiny
 
 setup: $(STAMP)
 
@@ -32,6 +32,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_render.py
+
+# Retrain the bundled tiny model from scratch (corpus, codec, tokens, LM) on CPU; see README.
+train-tiny: $(STAMP)
+	PY=$(PY) ./scripts/train_tiny.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache demo.wav

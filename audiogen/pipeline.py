@@ -320,6 +320,32 @@ def null_tokens(text_tok, mel_tok):
     return t, m
 
 
+def assemble_generator(
+    codec_dir: str | os.PathLike, lm_dir: str | os.PathLike, out: str | os.PathLike
+) -> Path:
+    """Write a generator directory (``codec/`` + ``lm/``) from trained checkpoints.
+
+    The LM's codec facts (sample rate, frame rate, codebooks, cardinality) must match the
+    codec's, or the tokens it was trained on came from another codec.
+    """
+    from audiogen.codecs import Codec
+
+    codec = Codec.load(codec_dir)
+    model = MusicGenModel.load(lm_dir)
+    spec = model.spec
+    theirs = (spec.sample_rate, spec.frame_rate, spec.lm.num_codebooks, spec.lm.cardinality)
+    ours = (codec.sample_rate, codec.frame_rate, codec.num_codebooks, codec.cardinality)
+    if tuple(map(float, theirs)) != tuple(map(float, ours)):
+        raise UserError(
+            f"{lm_dir}: LM expects (sample rate, frame rate, codebooks, cardinality) = "
+            f"{theirs}, codec {codec_dir} has {ours}"
+        )
+    root = Path(out)
+    codec.save(root / "codec")
+    model.save(root / "lm")
+    return root
+
+
 def import_hf_musicgen(directory: str | os.PathLike) -> tuple[MusicGenModel, torch.nn.Module]:
     """Build audiogen's model and codec from a HF MusicGen(-melody) directory, offline."""
     from transformers import AutoTokenizer, EncodecConfig, EncodecModel, T5Config, T5EncoderModel

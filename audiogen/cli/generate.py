@@ -29,6 +29,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.set_defaults(func=run)
 
+    a = subparsers.add_parser(
+        "assemble",
+        help="make a generator directory from a trained codec and LM checkpoint",
+        description="Combine `audiogen train codec` and `audiogen train lm` checkpoints (or "
+        "any codec / LM model directories) into a generator directory for `generate`.",
+    )
+    a.add_argument("--codec", required=True, type=Path, help="codec checkpoint directory")
+    a.add_argument("--lm", required=True, type=Path, help="LM checkpoint directory")
+    a.add_argument("--out", required=True, type=Path, help="generator directory to write")
+    a.set_defaults(func=assemble)
+
 
 def _prompts(args: argparse.Namespace) -> list[str]:
     prompts = list(args.prompts)
@@ -85,4 +96,12 @@ def run(args: argparse.Namespace) -> int:
     for path, w in zip(outs, wav, strict=True):
         audio.save(path, w, gen.sample_rate)
         print(f"wrote {path} ({w.shape[-1] / gen.sample_rate:.1f} s at {gen.sample_rate} Hz)")
+    return 0
+
+
+def assemble(args: argparse.Namespace) -> int:
+    from audiogen.pipeline import assemble_generator
+
+    out = assemble_generator(args.codec, args.lm, args.out)
+    print(f"wrote {out} (codec/ + lm/)")
     return 0

@@ -192,7 +192,29 @@ def codec_step(
         terms["feature_matching"] = feature_matching_loss(d_real, d_fake)
     loss = sum(getattr(cfg, name) * value for name, value in terms.items())
     metrics.update({name: value.item() for name, value in terms.items()})
+    metrics.update(codebook_perplexity(out.codes, model_cardinality(model)))
     return StepOutput(loss=loss, metrics=metrics, items=real.shape[0] * real.shape[-1])
+
+
+def model_cardinality(model: nn.Module) -> int:
+    """The codebook size of a (possibly DDP/FSDP-wrapped) codec."""
+    return getattr(model, "module", model).cardinality
+
+
+@torch.no_grad()
+def codebook_perplexity(codes: torch.Tensor, cardinality: int) -> dict[str, float]:
+    """Per-codebook perplexity of the batch's codes ``[B, K, F]`` (``ppl_q1`` ...).
+
+    exp(entropy) of the code histogram: the number of equally used codes it is worth. A
+    codebook near 1 has collapsed; near ``cardinality`` it is fully used (batch permitting).
+    """
+    flat = codes.transpose(0, 1).reshape(codes.shape[1], -1)  # [K, N]
+    out = {}
+    for k, row in enumerate(flat):
+        p = torch.bincount(row, minlength=cardinality).double() / row.numel()
+        entropy = -(p[p > 0] * p[p > 0].log()).sum()
+        out[f"ppl_q{k + 1}"] = float(entropy.exp())
+    return out
 
 
 def checkpoint_meta(recipe: CodecRecipe) -> dict:

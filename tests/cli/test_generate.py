@@ -88,3 +88,24 @@ def test_import_musicgen_refuses_pickles(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "pickled" in err
     assert not (tmp_path / "m").exists()
+
+
+def test_assemble_from_checkpoints_then_generate(tmp_path, model_dir, capsys):
+    out = tmp_path / "gen"
+    argv = ["assemble", "--codec", str(model_dir / "codec"), "--lm", str(model_dir / "lm")]
+    assert main(argv + ["--out", str(out)]) == 0
+    wav = tmp_path / "a.wav"
+    gen_argv = ["generate", "a jig", "-o", str(wav), "--model", str(out), "--duration", "0.05"]
+    assert main(gen_argv) == 0
+    assert wav.exists()
+
+
+def test_assemble_refuses_a_codec_the_lm_was_not_trained_on(tmp_path, model_dir, capsys):
+    from audiogen.codecs import Codec
+
+    Codec.tiny().save(tmp_path / "other_codec")
+    argv = ["assemble", "--codec", str(tmp_path / "other_codec"), "--lm", str(model_dir / "lm")]
+    assert main(argv + ["--out", str(tmp_path / "gen")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "LM expects" in err
+    assert not (tmp_path / "gen").exists()

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Reproduce the bundled tiny model (audiogen/assets/tiny) from scratch on CPU:
+# corpus -> codec_tiny -> tokens -> lm_tiny -> generator directory. Every stage resumes
+# where it stopped when run again. Prints how long each stage took.
+#   RUNS=runs/tiny CORPUS=runs/tiny/corpus OUT=audiogen/assets/tiny scripts/train_tiny.sh
+set -euo pipefail
+PY=${PY:-.venv/bin/python}
+RUNS=${RUNS:-runs/tiny}
+CORPUS=${CORPUS:-$RUNS/corpus}
+OUT=${OUT:-audiogen/assets/tiny}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # oversubscribed OpenMP threads stall on shared CPUs
+ag() { "$PY" -m audiogen "$@"; }
+stage() { printf '== %s (%s)\n' "$1" "$(date +%T)"; STAGE_T0=$(date +%s); }
+done_() { printf '== %s took %d s\n' "$1" $(($(date +%s) - STAGE_T0)); }
+T0=$(date +%s)
+mkdir -p "$RUNS"
+
+stage corpus
+ag data build-corpus --source music21:bach --source music21:oneills --source music21:essen \
+    --source music21:ryans --source music21:nottingham --renderer fluidsynth --limit 80 \
+    --out "$CORPUS"
+done_ corpus
+
+resume() { [ -f "$1/checkpoints/latest" ] && echo --resume || true; }
+
+stage codec
+# shellcheck disable=SC2046
+ag train codec --recipe recipes/codec_tiny.toml --out "$RUNS/codec" $(resume "$RUNS/codec") \
+    --set data.manifest="$CORPUS/manifest.jsonl" --set train.progress=false
+done_ codec
+CODEC="$RUNS/codec/checkpoints/$(cat "$RUNS/codec/checkpoints/latest")"
+
+stage tokenize
+ag tokenize "$CORPUS/manifest.jsonl" --codec "$CODEC" --out "$RUNS/tokens"
+done_ tokenize
+
+stage lm
+# shellcheck disable=SC2046
+ag train lm --recipe recipes/lm_tiny.toml --out "$RUNS/lm" $(resume "$RUNS/lm") \
+    --set data.tokens="$RUNS/tokens" --set train.progress=false
+done_ lm
+LM="$RUNS/lm/checkpoints/$(cat "$RUNS/lm/checkpoints/latest")"
+
+stage assemble
+ag assemble --codec "$CODEC" --lm "$LM" --out "$OUT"
+du -sh "$OUT"
+printf '== train-tiny took %d s in all\n' $(($(date +%s) - T0))
