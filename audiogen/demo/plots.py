@@ -6,6 +6,8 @@ backend, so nothing touches the disk and no display is needed.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 
@@ -26,22 +28,29 @@ def _figure(width: float = 9.0, height: float = 3.0):
 def _to_array(fig) -> np.ndarray:
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    # Fixed margins: tight_layout would draw the figure twice (about a third of the time).
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.17, top=0.89)
     fig.canvas.draw()
     rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     plt.close(fig)
     return rgb
 
 
-def spectrogram_image(wav: torch.Tensor, sample_rate: int, n_mels: int = 80) -> np.ndarray:
-    """Log-mel spectrogram (dB) of audio ``[C, T]`` (channels mixed) as an RGB image."""
+@lru_cache(maxsize=4)
+def _mel(sample_rate: int, n_mels: int):
     import torchaudio
 
-    mono = wav.float().mean(0)
     n_fft = 1024 if sample_rate >= 16000 else 512
-    mel = torchaudio.transforms.MelSpectrogram(
+    return torchaudio.transforms.MelSpectrogram(
         sample_rate=sample_rate, n_fft=n_fft, hop_length=n_fft // 4, n_mels=n_mels
-    )(mono)
+    )
+
+
+@torch.no_grad()
+def spectrogram_image(wav: torch.Tensor, sample_rate: int, n_mels: int = 80) -> np.ndarray:
+    """Log-mel spectrogram (dB) of audio ``[C, T]`` (channels mixed) as an RGB image."""
+    mono = wav.float().mean(0)
+    mel = _mel(int(sample_rate), n_mels)(mono)
     db = 10.0 * torch.log10(mel.clamp_min(1e-10))
     db = db.clamp_min(db.max() - 80.0).numpy()  # [n_mels, F]
     fig, ax = _figure()
@@ -50,7 +59,7 @@ def spectrogram_image(wav: torch.Tensor, sample_rate: int, n_mels: int = 80) -> 
     ax.set_xlabel("time (s)")
     ax.set_ylabel("mel bin")
     ax.set_title("spectrogram of the generated audio")
-    fig.colorbar(img, ax=ax, label="dB")
+    fig.colorbar(img, ax=ax, pad=0.01, fraction=0.05).ax.set_title("dB", fontsize=9)
     return _to_array(fig)
 
 
@@ -68,7 +77,9 @@ def piano_roll_image(notes: list[midi.Note], frame_rate: float = 100.0) -> np.nd
         extent=(0, roll.shape[1] / frame_rate, lo - 0.5, hi + 0.5),
         vmin=0,
         vmax=1,
+        interpolation="nearest",
     )
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("MIDI pitch")
     ax.set_title("melody (piano roll of its notes)")
@@ -87,6 +98,7 @@ def chroma_image(chroma: torch.Tensor | np.ndarray, frame_rate: float) -> np.nda
         extent=(0, c.shape[1] / frame_rate, -0.5, 11.5),
         vmin=0,
         vmax=max(1e-6, float(c.max())),
+        interpolation="nearest",
     )
     ax.set_yticks(range(12), PITCH_CLASSES)
     ax.set_xlabel("time (s)")
