@@ -307,13 +307,24 @@ def lm_step(model: nn.Module, batch: LMBatch, precision: PrecisionPolicy) -> Ste
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, recipe: LMRecipe, *, split: str = "test", max_batches: int = 16
+    model: nn.Module,
+    recipe: LMRecipe,
+    *,
+    split: str = "test",
+    max_batches: int = 16,
+    text_dropout: float = 0.0,
+    melody_dropout: float = 0.0,
 ) -> dict[str, float]:
     """Held-out cross-entropy on ``split``: one window per item, conditions kept (no CFG
-    dropout), the same windows for a given ``data.seed``. Returns ``ce`` (mean of the
-    per-codebook means over the batches), ``ce_k`` and ``ppl``."""
+    dropout; 1.0 replaces every caption / melody by the null condition, to measure what the
+    conditions are worth), the same windows for a given ``data.seed``. Returns ``ce`` (mean
+    of the per-codebook means over the batches), ``ce_k`` and ``ppl``."""
     cfg = dataclasses.replace(
-        recipe.data, split=split, windows_per_item=1, text_dropout=0.0, melody_dropout=0.0
+        recipe.data,
+        split=split,
+        windows_per_item=1,
+        text_dropout=text_dropout,
+        melody_dropout=melody_dropout,
     )
     data = build_dataset(dataclasses.replace(recipe, data=cfg))
     was_training = model.training
