@@ -85,12 +85,10 @@ def build_app(handler: DemoHandler) -> Any:
                     waveform_options=gr.WaveformOptions(show_recording_waveform=False),
                     elem_id="audio",
                 )
-                spectrogram = gr.Image(
-                    label="Spectrogram", format="png", interactive=False, elem_id="spectrogram"
-                )
-                melody_view = gr.Image(
-                    label="Melody", format="png", interactive=False, elem_id="melody-view"
-                )
+                # No "share" button: it would upload to the Hugging Face hub.
+                view = dict(format="png", interactive=False, buttons=["download", "fullscreen"])
+                spectrogram = gr.Image(label="Spectrogram", elem_id="spectrogram", **view)
+                melody_view = gr.Image(label="Melody", elem_id="melody-view", **view)
         button.click(
             on_generate,
             inputs=[prompt, duration, melody, cfg, seed],
