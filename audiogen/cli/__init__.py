@@ -27,6 +27,7 @@ _MODULES = (
     "generate",
     "eval",
     "serve",
+    "compose",
 )
 
 

@@ -74,6 +74,11 @@ class Task:
 
 def get_tasks() -> dict[str, Task]:
     """All registered tasks by name (imported lazily so the CLI starts fast)."""
-    from audiogen.train import codec_task, lm_task, toy
+    from audiogen.train import codec_task, lm_task, melody_task, toy
 
-    return {"toy": toy.TASK, "lm": lm_task.TASK, "codec": codec_task.TASK}
+    return {
+        "toy": toy.TASK,
+        "lm": lm_task.TASK,
+        "codec": codec_task.TASK,
+        "melody": melody_task.TASK,
+    }
