@@ -176,3 +176,22 @@ def test_wav_bytes_clip_and_keep_length():
     data, sr = sf.read(io.BytesIO(wav_bytes(wav, 8000)), dtype="float32")
     assert sr == 8000 and data.shape == (4,)
     assert data[2] == pytest.approx(1.0, abs=1e-4) and data[3] == pytest.approx(-1.0, abs=1e-4)
+
+
+def test_page_queues_one_request_at_a_time_and_shows_errors_as_status(handler):
+    from audiogen.demo.app import build_app
+
+    demo = build_app(handler)
+    assert not demo.analytics_enabled
+    (fn,) = demo.fns.values()
+    assert fn.api_name == "generate" and fn.queue and fn.concurrency_limit == 1
+    # The page's callback turns a refused request into a status line and empty outputs.
+    assert fn.fn("x" * 41, 1.0, None, 3.0, 0) == (
+        None,
+        None,
+        None,
+        "error: the prompt has 41 characters; the limit is 40",
+    )
+    wav, spec, roll, status = fn.fn("a jig", 0.5, None, 3.0, 4)
+    assert wav[:4] == b"RIFF" and spec.ndim == 3 and roll is None
+    assert status.startswith("generated 0.5 s of audio")
