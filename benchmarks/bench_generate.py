@@ -12,6 +12,7 @@ HF's final EnCodec decode is stubbed out so only token generation is timed.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -108,6 +109,46 @@ def decode_step_bytes(lm) -> int:
     return total
 
 
+def compare_precisions(lm, cond: Conditions, frames: int, cfg: float) -> dict:
+    """How far bf16 output departs from fp32 on the same weights: greedy CFG tokens over
+    ``frames`` frames (agreement per decode step, first divergence) and the CFG-mixed
+    logits of the bf16 model teacher-forced along the fp32 greedy path (max abs error,
+    relative to the logits' std)."""
+    greedy = SamplingParams(top_k=1)
+    lm32 = lm.float()
+    ref = generate(
+        lm32, num_frames=frames, cond=cond, cfg_coef=cfg, params=greedy, return_logits=True
+    )
+    lm16 = copy.deepcopy(lm32).bfloat16()
+    out = generate(
+        lm16, num_frames=frames, cond=cond, cfg_coef=cfg, params=greedy, return_logits=True
+    )
+    same = ref.codes == out.codes  # [B, K, F]
+    diverged = (~same).flatten(0, 1).any(0).nonzero()
+    # Teacher-forced: rerun bf16 on the fp32 path (plain forward, both CFG branches).
+    pattern = lm32.config.pattern()
+    seq = pattern.build(ref.codes, special_token=lm32.config.special_token).seq
+    null = cond.null()
+    errs = []
+    for model in (lm32, lm16):
+        d = next(model.parameters()).dtype
+        c = model(seq, cross=cond.cross.to(d), cross_mask=cond.cross_mask).logits.float()
+        u = model(seq, cross=null.cross.to(d), cross_mask=null.cross_mask).logits.float()
+        errs.append(u + (c - u) * cfg)
+    diff = (errs[0] - errs[1]).abs()
+    return {
+        "frames": frames,
+        "greedy_token_agreement": float(same.float().mean()),
+        "first_divergent_frame": int(diverged[0]) if len(diverged) else None,
+        "teacher_forced_max_abs_logit_error": float(diff.max()),
+        "teacher_forced_mean_abs_logit_error": float(diff.mean()),
+        "logit_std": float(errs[0].std()),
+        "teacher_forced_argmax_agreement": float(
+            (errs[0].argmax(-1) == errs[1].argmax(-1)).float().mean()
+        ),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiny", action="store_true", help="tiny decoder (smoke test)")
@@ -118,6 +159,13 @@ def main() -> None:
     ap.add_argument("--cfg", type=float, default=3.0)
     ap.add_argument("--top-k", type=int, default=250)
     ap.add_argument("--skip-hf", action="store_true")
+    ap.add_argument(
+        "--compare-bf16",
+        type=int,
+        default=0,
+        metavar="FRAMES",
+        help="only measure how far bf16 departs from fp32 over FRAMES greedy frames",
+    )
     ap.add_argument("--out", default="benchmarks/results/bench_generate.json")
     args = ap.parse_args()
     torch.set_grad_enabled(False)
@@ -125,6 +173,20 @@ def main() -> None:
     hf = build_hf(args.tiny).to(args.device)
     imported = from_hf_musicgen(hf)
     k = imported.config.num_codebooks
+    if args.compare_bf16:
+        b = args.batch[0]
+        torch.manual_seed(1)
+        ids = torch.randint(1, 64, (b, 12))
+        mask = torch.ones(b, 12, dtype=torch.long)
+        hidden = hf.text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        cond = Conditions(cross=hf.enc_to_dec_proj(hidden), cross_mask=mask.bool())
+        report = compare_precisions(imported.lm, cond, args.compare_bf16, args.cfg)
+        report.update(model="tiny" if args.tiny else "musicgen-small decoder", batch=b)
+        print(json.dumps(report))
+        out_path = Path(args.out)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps(report, indent=2) + "\n")
+        return
     frames = args.steps - k + 1  # S - 1 = F + K - 1 decode steps
     results = []
     for dtype_name in args.dtype:

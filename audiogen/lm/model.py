@@ -111,7 +111,21 @@ class MusicLM(nn.Module):
             ks.append(k)
             vs.append(v)
         mask, keep = cross_attn_mask(cross_mask, dtype=cross.dtype)
-        return CrossKV(k=ks, v=vs, mask=mask, keep=keep)
+        if keep is not None:
+            # A row with no valid key must contribute 0: zero its values once here rather
+            # than scaling the output at every decode step (no bias, so out_proj(0) = 0).
+            vs = [v * keep[..., None] for v in vs]
+        if mask is not None:
+            # One additive mask for all layers and steps (SDPA would convert a bool mask
+            # at every call); None when every key is visible.
+            mask = (
+                None
+                if bool(mask.all())
+                else torch.zeros(mask.shape, dtype=cross.dtype, device=mask.device).masked_fill(
+                    ~mask, float("-inf")
+                )
+            )
+        return CrossKV(k=ks, v=vs, mask=mask, keep=None)
 
     def backbone(
         self,

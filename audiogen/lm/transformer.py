@@ -39,6 +39,9 @@ class KVCache:
         shape = (num_layers, batch, num_heads, max_len, head_dim)
         self.k = torch.zeros(shape, dtype=dtype, device=device)
         self.v = torch.zeros(shape, dtype=dtype, device=device)
+        # Per-layer views made once: a decode step then slices them without re-selecting.
+        self.k_layers = self.k.unbind(0)
+        self.v_layers = self.v.unbind(0)
         self.max_len = max_len
         self.length = 0
 
@@ -106,10 +109,10 @@ class SelfAttention(nn.Module):
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, S, Dh]
         if cache is not None:
             end = start + s
-            cache.k[layer, :, :, start:end] = k
-            cache.v[layer, :, :, start:end] = v
-            k = cache.k[layer, :, :, :end]
-            v = cache.v[layer, :, :, :end]
+            ck, cv = cache.k_layers[layer], cache.v_layers[layer]
+            ck[:, :, start:end] = k
+            cv[:, :, start:end] = v
+            k, v = ck[:, :, :end], cv[:, :, :end]
         p = self.dropout if self.training else 0.0
         if s == 1:
             # One query at the newest position may see every cached key: no mask at all.
