@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: setup demo test lint format bench clean train-tiny
+.PHONY: setup demo test lint format bench clean train-tiny train-melody
 
 setup: $(STAMP)
 
@@ -36,6 +36,19 @@ bench: $(STAMP)
 # Retrain the bundled tiny model from scratch (corpus, codec, tokens, LM) on CPU; see README.
 train-tiny: $(STAMP)
 	PY=$(PY) ./scripts/train_tiny.sh
+
+# The bundled melody models (audiogen/assets/melody: markov, lstm, tiny = Transformer),
+# trained on the music21 corpus tunes (CPU), then evaluated on the held-out test tunes.
+MELODY_RUNS ?= runs/melody
+train-melody: $(STAMP)
+	$(PY) -m audiogen train melody --recipe recipes/melody_markov.toml --out $(MELODY_RUNS)/markov
+	$(PY) -m audiogen train melody --recipe recipes/melody_lstm.toml --out $(MELODY_RUNS)/lstm
+	$(PY) -m audiogen train melody --recipe recipes/melody_transformer.toml --out $(MELODY_RUNS)/transformer
+	$(PY) -m audiogen.melody.export model $(MELODY_RUNS)/markov audiogen/assets/melody/markov
+	$(PY) -m audiogen.melody.export model $(MELODY_RUNS)/lstm audiogen/assets/melody/lstm
+	$(PY) -m audiogen.melody.export model $(MELODY_RUNS)/transformer audiogen/assets/melody/tiny
+	$(PY) -m audiogen.melody.export split recipes/melody_transformer.toml $(MELODY_RUNS)/test_midi
+	$(PY) -m audiogen eval melody --data $(MELODY_RUNS)/test_midi --out $(MELODY_RUNS)/report.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache demo.wav

@@ -162,9 +162,9 @@ def compose(
 ) -> Composition:
     """Sample a melody of exactly ``bars`` bars (after a prime's bars, when given).
 
-    Pitches stay in ``request.key``'s scale (unless ``in_key`` is False) and in
-    ``pitch_range``; the last note is held to the final bar line so the melody ends on a
-    complete bar.
+    Pitches stay in ``request.key``'s scale and the melody ends on its tonic (unless
+    ``in_key`` is False) and in ``pitch_range``; the last note is held to the final bar
+    line so the melody ends on a complete bar.
     """
     if not 1 <= bars <= 256:
         raise UserError(f"--bars {bars}: choose 1..256")
@@ -189,6 +189,7 @@ def compose(
         bars=total,
         key=request.key if in_key else None,
         pitch_range=pitch_range,
+        end_on_tonic=in_key,
     )
     start = time.perf_counter()
     ids = sample_tokens(

@@ -31,6 +31,7 @@ class Constraints:
     max_bars: int = 64
     key: Key | None = None  # pitches restricted to the key's scale
     pitch_range: tuple[int, int] | None = None  # inclusive MIDI pitch range
+    end_on_tonic: bool = False  # the last note is the key's tonic (needs key and bars)
 
 
 class _State:
@@ -45,6 +46,7 @@ class _State:
         self.note_end = 0.0  # end of the previous note
         self.onset = 0.0  # onset of the note being written
         self.notes = 0
+        self.last_pitch = -1
         self.done = False
         info = tok.info
         v = len(tok)
@@ -63,6 +65,10 @@ class _State:
             lo, hi = c.pitch_range
             self.m_pitch &= (self.value >= lo) & (self.value <= hi)
         self.limit = None if c.bars is None else c.bars * self.bar_len
+        self.cadence = c.end_on_tonic and c.key is not None and self.limit is not None
+        if self.cadence:
+            self.m_tonic = self.m_pitch & (self.value.astype(int) % 12 == c.key.tonic)
+            self.room = STEPS_PER_BEAT / 2  # kept free after a non-tonic note in the last bar
 
     @property
     def bar_start(self) -> float:
@@ -76,18 +82,26 @@ class _State:
         if e == "timesig":
             return self.m_timesig
         if e == "pitch":
+            if self.cadence and self.limit - self.onset <= self.room:
+                return self.m_tonic
             return self.m_pitch
         if e == "duration":
             m = self.is_dur.copy()
             if self.limit is not None:
-                m &= self.value * STEPS_PER_BEAT <= self.limit - self.onset + 1e-6
+                room = self.limit - self.onset
+                if self.cadence and self.last_pitch % 12 != self.c.key.tonic:
+                    room = min(room, max(room - self.room, 0))
+                m &= self.value * STEPS_PER_BEAT <= room + 1e-6
             return m
         # free: a later position, the next bar, or the end
         pos = self.value
         start = max(self.pos + 1, self.note_end - self.bar_start)
         m = self.is_pos & (pos >= start - 1e-6) & (pos < self.bar_len)
         m = m | self.m_bar
-        m[self.tok.eos_id] = self.notes > 0 and (self.c.bars is None or self.bars >= self.c.bars)
+        last_bar = self.c.bars is not None and self.bars >= self.c.bars
+        m[self.tok.eos_id] = self.notes > 0 and (self.c.bars is None or last_bar)
+        if last_bar and self.cadence and self.last_pitch % 12 != self.c.key.tonic:
+            m[self.tok.vocab["Bar_None"]] = m[self.tok.eos_id] = False  # a tonic must follow
         return m
 
     def update(self, i: int) -> bool:
@@ -111,6 +125,7 @@ class _State:
             self.onset = self.bar_start + self.pos
             self.expect = "pitch"
         elif k == "Pitch":
+            self.last_pitch = int(self.value[i])
             self.expect = "duration"
         elif k == "Duration":
             self.note_end = self.onset + self.value[i] * STEPS_PER_BEAT
