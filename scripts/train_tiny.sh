@@ -28,7 +28,9 @@ stage codec
 ag train codec --recipe recipes/codec_tiny.toml --out "$RUNS/codec" $(resume "$RUNS/codec") \
     --set data.manifest="$CORPUS/manifest.jsonl" --set train.progress=false
 done_ codec
-CODEC="$RUNS/codec/checkpoints/$(cat "$RUNS/codec/checkpoints/latest")"
+# The bundle uses the step-1000 checkpoint, before the GAN phase: on this CPU budget the 200
+# adversarial steps raised the held-out mel distance from 0.56 to 0.92 (README, Training).
+CODEC="$RUNS/codec/checkpoints/step_001000"
 
 stage tokenize
 ag tokenize "$CORPUS/manifest.jsonl" --codec "$CODEC" --out "$RUNS/tokens"
