@@ -20,7 +20,7 @@ DEFAULT_RANGE = (55, 84)  # G3..C6: a fiddle's or flute's comfortable melody ran
 TUNE_TYPES = {
     "slip jig": ((9, 8), 180.0),
     "jig": ((6, 8), 180.0),
-    "reel": ((4, 4), 200.0),
+    "reel": ((2, 2), 200.0),  # as O'Neill's notates reels (cut time)
     "hornpipe": ((4, 4), 150.0),
     "strathspey": ((4, 4), 130.0),
     "polka": ((2, 4), 220.0),

@@ -12,7 +12,7 @@ import torch
 
 from audiogen.errors import UserError
 from audiogen.melody.data import PITCH_RANGE, Melody, load_corpus, split_of
-from audiogen.melody.tokens import get_tokenizer
+from audiogen.melody.tokens import CONDITION_LEN, get_tokenizer
 
 DEFAULT_SOURCES = ["oneills", "nottingham", "essen-german", "essen-chinese", "bach"]
 
@@ -30,6 +30,7 @@ class MelodyDataConfig:
     split: str = "train"
     transpose: int = 5  # examples transposed by -t..+t semitones (0: off)
     style_dropout: float = 0.1  # probability that an example's style is "none"
+    window: int = 0  # > 0: longer tunes are cut to the conditions + a random window of them
     seed: int = 1234
 
     def __post_init__(self) -> None:
@@ -37,6 +38,8 @@ class MelodyDataConfig:
             raise ValueError("data.valid and data.test must be fractions summing to < 1")
         if not 0 <= self.transpose <= 11:
             raise ValueError(f"data.transpose must be 0..11, got {self.transpose}")
+        if self.window and self.window <= 2 * CONDITION_LEN:
+            raise ValueError(f"data.window must be 0 or > {2 * CONDITION_LEN}")
         if self.split not in ("train", "valid", "test"):
             raise ValueError(f"data.split must be train, valid or test, got {self.split!r}")
 
@@ -96,7 +99,12 @@ class MelodyData:
         rng = np.random.default_rng([self.cfg.seed, index])
         if rng.random() < self.cfg.style_dropout:
             mel = dataclasses.replace(mel, style="none")
-        return self.tok.encode(mel.transpose(shift) if shift else mel)
+        ids = self.tok.encode(mel.transpose(shift) if shift else mel)
+        w = self.cfg.window
+        if w and len(ids) > w:  # the conditions, then w - CONDITION_LEN consecutive tokens
+            start = int(rng.integers(CONDITION_LEN, len(ids) - (w - CONDITION_LEN) + 1))
+            ids = ids[:CONDITION_LEN] + ids[start : start + w - CONDITION_LEN]
+        return ids
 
     def get_batch(self, indices: Sequence[int]) -> MelodyBatch:
         return pad_batch([self.example(int(i)) for i in indices], self.tok.pad_id)

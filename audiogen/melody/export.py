@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from audiogen.errors import UserError
-from audiogen.fileio import atomic_path, atomic_write_text
+from audiogen.fileio import atomic_write_bytes, atomic_write_text
 from audiogen.melody.model import FORMAT
 
 
@@ -42,8 +42,7 @@ def export_model(run: str | os.PathLike, out: str | os.PathLike) -> Path:
         compact[k] = v.contiguous()
     d = Path(out)
     d.mkdir(parents=True, exist_ok=True)
-    with atomic_path(d / "model.safetensors") as tmp:
-        save_file(compact, str(tmp))
+    atomic_write_bytes(d / "model.safetensors", save(compact))
     config["source_checkpoint"] = str(src)
     atomic_write_text(d / "config.json", json.dumps(config, indent=2))
     return d

@@ -20,12 +20,12 @@ from typing import Literal
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 from torch.nn import functional as F
 
 from audiogen.errors import UserError
-from audiogen.fileio import atomic_path, atomic_write_text
+from audiogen.fileio import atomic_write_bytes, atomic_write_text
 from audiogen.melody.markov import MarkovModel
 from audiogen.melody.neural import MelodyLSTM, MelodyTransformer
 from audiogen.melody.tokens import CONDITION_LEN, get_tokenizer
@@ -205,8 +205,7 @@ def save_model(
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(d / "model.safetensors") as tmp:
-        save_file(state, str(tmp))
+    atomic_write_bytes(d / "model.safetensors", save(state))
     atomic_write_text(
         d / "config.json",
         json.dumps(

@@ -77,7 +77,7 @@ def test_key_meter_and_bars(
 def test_description_sets_key_meter_style():
     assert parse_description("an Irish reel in D major") == {
         "key": Key(2, "major"),
-        "meter": (4, 4),
+        "meter": (2, 2),
         "tempo": 200.0,
         "style": "irish",
     }

@@ -69,3 +69,22 @@ def test_unknown_recipe_key_names_it(tmp_path):
     bad.write_text('[model]\nkind = "transformer"\nlayers = 3\n')
     with pytest.raises(UserError, match="model.layers"):
         parse_recipe(bad, MelodyRecipe)
+
+
+def test_examples_transpose_and_window_deterministically(tunes):
+    from audiogen.melody.dataset import MelodyData
+    from audiogen.melody.tokens import CONDITION_LEN, get_tokenizer
+
+    tok = get_tokenizer()
+    cfg = MelodyDataConfig(transpose=3, style_dropout=0.0, window=40)
+    data = MelodyData(tunes[:4], cfg)
+    assert len(data) == 4 * 7
+    for i in (0, 5, 13, 27):
+        ex = data.example(i)
+        assert ex == data.example(i) and len(ex) == 40
+        shift = i // 4 - 3
+        full = tok.encode(tunes[i % 4].transpose(shift))
+        assert ex[:CONDITION_LEN] == full[:CONDITION_LEN]
+        body = ex[CONDITION_LEN:]
+        starts = [j for j in range(len(full)) if full[j : j + len(body)] == body]
+        assert starts and starts[0] >= CONDITION_LEN
