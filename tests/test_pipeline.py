@@ -58,7 +58,7 @@ def test_from_hf_greedy_audio_equals_hf_generate(tmp_path):
         ref = hf.generate(
             **enc, do_sample=False, guidance_scale=3.0, max_new_tokens=frames + k - 1
         )  # [B, C, T]
-    gen = MusicGenerator.from_hf(tmp_path / "hf", device="cpu")
+    gen = MusicGenerator.from_hf(tmp_path / "hf", device="cpu", dtype=torch.float32)
     gen.set_generation_params(duration=frames / gen.frame_rate, use_sampling=False, cfg_coef=3.0)
     wav = gen.generate(PROMPTS)
     assert wav.shape == ref.shape
@@ -89,7 +89,7 @@ def test_from_hf_melody_greedy_audio_equals_hf_generate(tmp_path):
             guidance_scale=3.0,
             max_new_tokens=frames + k - 1,
         )
-    gen = MusicGenerator.from_hf(tmp_path / "hf", device="cpu")
+    gen = MusicGenerator.from_hf(tmp_path / "hf", device="cpu", dtype=torch.float32)
     gen.set_generation_params(duration=frames / gen.frame_rate, use_sampling=False)
     wav = gen.generate_with_melody(prompts, melody[None], melody_sample_rate=sr)
     assert wav.shape == ref.shape
