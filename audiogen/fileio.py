@@ -29,9 +29,12 @@ def atomic_path(path: str | os.PathLike, fsync: bool = True) -> Iterator[Path]:
     # mkstemp makes the file private (0600); give it the mode a plain open() would.
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)
+    mode = 0o666 & ~umask
+    os.chmod(tmp_path, mode)
     try:
         yield tmp_path
+        # Again: some writers (safetensors) replace the file and bring back 0600.
+        os.chmod(tmp_path, mode)
         if fsync:
             with open(tmp_path, "rb+") as f:
                 os.fsync(f.fileno())
