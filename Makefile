@@ -13,9 +13,15 @@ $(STAMP): pyproject.toml scripts/setup.sh
 	VENV=$(VENV) ./scripts/setup.sh
 	touch $(STAMP)
 
+# The bundled tiny model (audiogen/assets/tiny): music from a text prompt, then the same
+# prompt following a melody; and the symbolic path: the melody rendered by the DDSP synth.
 demo: $(STAMP)
+	$(PY) -m audiogen generate "a lively Irish reel for solo fiddle, 120 bpm" \
+		-o demo_text.wav --duration 10 --seed 0
+	$(PY) -m audiogen generate "a gentle air for solo flute" -o demo_melody.wav \
+		--melody audiogen/assets/melodies/fare_you_well.mid --duration 10 --seed 0
 	$(PY) -m audiogen render audiogen/assets/melodies/fare_you_well.mid -o demo.wav --instrument flute
-	@echo "wrote $$(pwd)/demo.wav"
+	@echo "wrote $$(pwd)/demo_text.wav, demo_melody.wav and demo.wav"
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -61,4 +67,4 @@ train-melody: $(STAMP)
 	$(PY) -m audiogen eval melody --data $(MELODY_RUNS)/test_midi --out $(MELODY_RUNS)/report.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache demo.wav
+	rm -rf $(VENV) .pytest_cache .ruff_cache demo.wav demo_text.wav demo_melody.wav
