@@ -35,3 +35,7 @@ fi
 # import); the parts the tests use run with numpy 2, so install them without their pins.
 "$VENV/bin/pip" install -q resampy torchlibrosa
 "$VENV/bin/pip" install -q --no-deps frechet-audio-distance==0.3.4 torchvggish==0.2
+# laion_clap's own CLAP module, the peer of audiogen's checkpoint loader (tests import its
+# model code only; its package __init__ downloads tokenizers, so its pins are skipped too).
+"$VENV/bin/pip" install -q --no-deps laion_clap==1.1.7
+"$VENV/bin/pip" install -q h5py ftfy braceexpand  # what its model code imports
