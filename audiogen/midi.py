@@ -243,6 +243,27 @@ def piano_roll(notes: list[Note], frame_rate: float, num_frames: int | None = No
     return roll
 
 
+def draw_piano_roll(ax, notes: list[Note], frame_rate: float = 100.0) -> None:
+    """Draw non-empty ``notes`` as a piano roll (pitch against seconds) on matplotlib ``ax``,
+    cropped to their pitch range."""
+    roll = piano_roll(notes, frame_rate)
+    lo = max(0, min(n.pitch for n in notes) - 2)
+    hi = min(127, max(n.pitch for n in notes) + 2)
+    ax.imshow(
+        roll[lo : hi + 1],
+        origin="lower",
+        aspect="auto",
+        cmap="magma_r",
+        extent=(0, roll.shape[1] / frame_rate, lo - 0.5, hi + 0.5),
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+    )
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("MIDI pitch")
+
+
 def save_piano_roll(
     notes: list[Note], path: str | os.PathLike, frame_rate: float = 100.0, title: str = ""
 ) -> Path:
@@ -254,21 +275,8 @@ def save_piano_roll(
 
     if not notes:
         raise MidiError(f"{path}: no notes to draw")
-    roll = piano_roll(notes, frame_rate)
-    lo = max(0, min(n.pitch for n in notes) - 2)
-    hi = min(127, max(n.pitch for n in notes) + 2)
     fig, ax = plt.subplots(figsize=(10, 3.5), dpi=100)
-    ax.imshow(
-        roll[lo : hi + 1],
-        origin="lower",
-        aspect="auto",
-        cmap="magma_r",
-        extent=(0, roll.shape[1] / frame_rate, lo - 0.5, hi + 0.5),
-        vmin=0,
-        vmax=1,
-    )
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("MIDI pitch")
+    draw_piano_roll(ax, notes, frame_rate)
     if title:
         ax.set_title(title)
     fig.tight_layout()

@@ -65,23 +65,8 @@ def spectrogram_image(wav: torch.Tensor, sample_rate: int, n_mels: int = 80) -> 
 
 def piano_roll_image(notes: list[midi.Note], frame_rate: float = 100.0) -> np.ndarray:
     """The notes as a piano roll (pitch against time) as an RGB image."""
-    roll = midi.piano_roll(notes, frame_rate)  # [128, F]
-    lo = max(0, min(n.pitch for n in notes) - 2)
-    hi = min(127, max(n.pitch for n in notes) + 2)
     fig, ax = _figure()
-    ax.imshow(
-        roll[lo : hi + 1],
-        origin="lower",
-        aspect="auto",
-        cmap="magma_r",
-        extent=(0, roll.shape[1] / frame_rate, lo - 0.5, hi + 0.5),
-        vmin=0,
-        vmax=1,
-        interpolation="nearest",
-    )
-    ax.yaxis.get_major_locator().set_params(integer=True)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("MIDI pitch")
+    midi.draw_piano_roll(ax, notes, frame_rate)
     ax.set_title("melody (piano roll of its notes)")
     return _to_array(fig)
 
