@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -82,13 +80,9 @@ def test_matches_frechet_audio_distance_2048d_direct():
     rng = np.random.default_rng(6000)
     m1, s1 = _stats(rng, 6000, 2048)
     m2, s2 = _stats(rng, 6000, 2048, shift=0.05)
-    t0 = time.perf_counter()
     ours = frechet_distance(m1, s1, m2, s2)
-    t1 = time.perf_counter()
     ref = fad_reference()(m1, s1, m2, s2)
-    t2 = time.perf_counter()
-    assert ours == pytest.approx(ref, rel=1e-6)
-    assert t1 - t0 < (t2 - t1) / 2  # a loose bound; benchmarks/bench_fad.py has the ratio
+    assert ours == pytest.approx(ref, rel=1e-6)  # speed: benchmarks/bench_fad.py
 
 
 def test_identical_is_zero_and_shift_adds_squared_norm(rng):
