@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -68,6 +69,22 @@ class ModelSpec:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def codec_mismatches(self, facts: dict[str, float]) -> list[tuple[str, float, float]]:
+        """``(field, value here, value in facts)`` for each codec fact (``model.`` recipe
+        path of the field) that differs from ``facts``, e.g. a token directory's meta.json
+        or ``dataclasses.asdict(TokenMeta.of(codec))``; a missing fact is a KeyError."""
+        ours = {
+            "lm.num_codebooks": ("num_codebooks", self.lm.num_codebooks),
+            "lm.cardinality": ("cardinality", self.lm.cardinality),
+            "sample_rate": ("sample_rate", self.sample_rate),
+            "frame_rate": ("frame_rate", self.frame_rate),
+        }
+        return [
+            (where, value, facts[key])
+            for where, (key, value) in ours.items()
+            if not math.isclose(float(facts[key]), float(value))
+        ]
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelSpec:

@@ -10,6 +10,7 @@ an imported text encoder may sit inside it, referenced by a relative path)::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -349,17 +350,14 @@ def assemble_generator(
     codec's, or the tokens it was trained on came from another codec.
     """
     from audiogen.codecs import Codec
+    from audiogen.data.tokens import TokenMeta
 
     codec = Codec.load(codec_dir)
     model = MusicGenModel.load(lm_dir)
-    spec = model.spec
-    theirs = (spec.sample_rate, spec.frame_rate, spec.lm.num_codebooks, spec.lm.cardinality)
-    ours = (codec.sample_rate, codec.frame_rate, codec.num_codebooks, codec.cardinality)
-    if tuple(map(float, theirs)) != tuple(map(float, ours)):
-        raise UserError(
-            f"{lm_dir}: LM expects (sample rate, frame rate, codebooks, cardinality) = "
-            f"{theirs}, codec {codec_dir} has {ours}"
-        )
+    bad = model.spec.codec_mismatches(dataclasses.asdict(TokenMeta.of(codec)))
+    if bad:
+        diffs = ", ".join(f"{where.rsplit('.', 1)[-1]} {v} vs {c}" for where, v, c in bad)
+        raise UserError(f"{lm_dir}: LM expects another codec than {codec_dir} ({diffs})")
     root = Path(out)
     codec.save(root / "codec")
     model.save(root / "lm")

@@ -171,21 +171,17 @@ def text_tokenizer(spec: TextSpec) -> TextConditioner | None:
 
 def check_tokens(shards: TokenShards, spec: ModelSpec) -> None:
     """The model must be built for the codec that wrote the tokens (UserError otherwise)."""
-    meta, lm = shards.meta, spec.lm
-    want = {
-        "num_codebooks": (lm.num_codebooks, "model.lm.num_codebooks"),
-        "cardinality": (lm.cardinality, "model.lm.cardinality"),
-        "sample_rate": (spec.sample_rate, "model.sample_rate"),
-        "frame_rate": (spec.frame_rate, "model.frame_rate"),
-    }
-    for key, (value, where) in want.items():
-        if key not in meta:
-            raise UserError(f"{shards.root / 'meta.json'}: missing '{key}'")
-        if not math.isclose(float(meta[key]), float(value)):
-            raise UserError(
-                f"{shards.root / 'meta.json'}: tokens have {key} = {meta[key]} but the recipe "
-                f"has {where} = {value} (--set {where}={meta[key]})"
-            )
+    meta_path = shards.root / "meta.json"
+    try:
+        mismatches = spec.codec_mismatches(shards.meta)
+    except KeyError as e:
+        raise UserError(f"{meta_path}: missing {e}") from None
+    for where, value, theirs in mismatches:
+        key = where.rsplit(".", 1)[-1]
+        raise UserError(
+            f"{meta_path}: tokens have {key} = {theirs} but the recipe has model.{where} = "
+            f"{value} (--set model.{where}={theirs})"
+        )
 
 
 class TokenWindows:
