@@ -19,6 +19,7 @@ audio's, so a number can be read against what the judge can tell at all:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import sys
@@ -78,9 +79,15 @@ def tempo_ok(measured: float, target: float, *, octave: bool) -> bool:
     return any(abs(measured / (target * r) - 1) <= 0.10 for r in ratios)
 
 
-def window(path: Path, sr: int, seconds: float, offset: float = 0.0) -> np.ndarray:
+@functools.lru_cache(maxsize=64)
+def mono(path: Path, sr: int) -> np.ndarray:
+    """A file as mono at ``sr`` (cached: judges, tempo and FAD read the same files)."""
     wav, file_sr = audio.load(path)
-    wav = audio.resample(audio.convert_channels(wav, 1), file_sr, sr)[0].numpy()
+    return audio.resample(audio.convert_channels(wav, 1), file_sr, sr)[0].numpy()
+
+
+def window(path: Path, sr: int, seconds: float, offset: float = 0.0) -> np.ndarray:
+    wav = mono(path, sr)
     start = int(offset * sr)
     return wav[start : start + int(seconds * sr)]
 

@@ -34,6 +34,7 @@ from audiogen.codecs.model import Codec
 from audiogen.data.manifest import read_manifest
 from audiogen.data.segments import SegmentDataset, collate_segments
 from audiogen.train.config import OptimConfig, TrainConfig
+from audiogen.train.distributed import unwrap
 from audiogen.train.precision import PrecisionPolicy
 from audiogen.train.tasks import Critic, StepOutput, Task
 
@@ -192,13 +193,8 @@ def codec_step(
         terms["feature_matching"] = feature_matching_loss(d_real, d_fake)
     loss = sum(getattr(cfg, name) * value for name, value in terms.items())
     metrics.update({name: value.item() for name, value in terms.items()})
-    metrics.update(codebook_perplexity(out.codes, model_cardinality(model)))
+    metrics.update(codebook_perplexity(out.codes, unwrap(model).cardinality))
     return StepOutput(loss=loss, metrics=metrics, items=real.shape[0] * real.shape[-1])
-
-
-def model_cardinality(model: nn.Module) -> int:
-    """The codebook size of a (possibly DDP/FSDP-wrapped) codec."""
-    return getattr(model, "module", model).cardinality
 
 
 @torch.no_grad()
