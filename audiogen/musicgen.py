@@ -197,7 +197,7 @@ class MusicGenModel(nn.Module):
         if melody is not None:
             outs["melody"] = self.melody(melody.to(self.device))
         fused = self.fuser(outs)
-        dtype = next(self.lm.parameters()).dtype
+        dtype = self.lm.compute_dtype
         cast = lambda t: None if t is None else t.to(dtype)  # noqa: E731
         # Prefix padding (text padding inside a prepended block) stays visible to the LM,
         # as in MusicGen-melody, whose decoder sees the zeroed padded embeddings.

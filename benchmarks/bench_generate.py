@@ -26,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audiogen.lm.convert import from_hf_musicgen  # noqa: E402
 from audiogen.lm.generate import Conditions, generate  # noqa: E402
+from audiogen.lm.quant import Int8Linear, quantize_lm_int8  # noqa: E402
 from audiogen.lm.sampling import SamplingParams  # noqa: E402
+from audiogen.pipeline import default_precision  # noqa: E402
 
 
 def build_hf(tiny: bool):
@@ -106,37 +108,51 @@ def decode_step_bytes(lm) -> int:
         if "cross_attn.kv_proj" in name or name.startswith("embed."):
             continue
         total += p.numel() * p.element_size()
+    for m in lm.modules():
+        if isinstance(m, Int8Linear):
+            total += sum(b.numel() * b.element_size() for b in m.buffers())
     return total
 
 
-def compare_precisions(lm, cond: Conditions, frames: int, cfg: float) -> dict:
-    """How far bf16 output departs from fp32 on the same weights: greedy CFG tokens over
-    ``frames`` frames (agreement per decode step, first divergence) and the CFG-mixed
-    logits of the bf16 model teacher-forced along the fp32 greedy path (max abs error,
-    relative to the logits' std)."""
+def prepare(lm32, precision: str):
+    """A copy of the fp32 LM at a precision: fp32, bf16 or int8 (weights; fp32 activations)."""
+    if precision == "fp32":
+        return lm32
+    if precision == "bf16":
+        return copy.deepcopy(lm32).bfloat16()
+    return quantize_lm_int8(copy.deepcopy(lm32))
+
+
+def compare_precisions(lm, cond: Conditions, frames: int, cfg: float, precision: str) -> dict:
+    """How far bf16 or int8 output departs from fp32 on the same weights: greedy CFG tokens
+    over ``frames`` frames (agreement per decode step, first divergence) and the CFG-mixed
+    logits of the low-precision model teacher-forced along the fp32 greedy path (max abs
+    error, relative to the logits' std)."""
     greedy = SamplingParams(top_k=1)
     lm32 = lm.float()
     ref = generate(
         lm32, num_frames=frames, cond=cond, cfg_coef=cfg, params=greedy, return_logits=True
     )
-    lm16 = copy.deepcopy(lm32).bfloat16()
+    low = prepare(lm32, precision)
     out = generate(
-        lm16, num_frames=frames, cond=cond, cfg_coef=cfg, params=greedy, return_logits=True
+        low, num_frames=frames, cond=cond, cfg_coef=cfg, params=greedy, return_logits=True
     )
     same = ref.codes == out.codes  # [B, K, F]
     diverged = (~same).flatten(0, 1).any(0).nonzero()
-    # Teacher-forced: rerun bf16 on the fp32 path (plain forward, both CFG branches).
+    # Teacher-forced: rerun the low-precision model on the fp32 path (plain forward, both
+    # CFG branches).
     pattern = lm32.config.pattern()
     seq = pattern.build(ref.codes, special_token=lm32.config.special_token).seq
     null = cond.null()
     errs = []
-    for model in (lm32, lm16):
-        d = next(model.parameters()).dtype
+    for model in (lm32, low):
+        d = model.compute_dtype
         c = model(seq, cross=cond.cross.to(d), cross_mask=cond.cross_mask).logits.float()
         u = model(seq, cross=null.cross.to(d), cross_mask=null.cross_mask).logits.float()
         errs.append(u + (c - u) * cfg)
     diff = (errs[0] - errs[1]).abs()
     return {
+        "precision": precision,
         "frames": frames,
         "greedy_token_agreement": float(same.float().mean()),
         "first_divergent_frame": int(diverged[0]) if len(diverged) else None,
@@ -155,16 +171,23 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40, help="decode steps per run")
     ap.add_argument("--batch", type=int, nargs="+", default=[1])
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    ap.add_argument("--dtype", choices=["fp32", "bf16"], nargs="+", default=["fp32"])
+    ap.add_argument(
+        "--dtype",
+        choices=["default", "fp32", "bf16", "int8"],
+        nargs="+",
+        default=["default", "fp32"],
+        help="audiogen's LM precision (default: its rule for this device and model); HF runs "
+        "in bf16 for bf16 and in fp32 (its default) otherwise",
+    )
     ap.add_argument("--cfg", type=float, default=3.0)
     ap.add_argument("--top-k", type=int, default=250)
     ap.add_argument("--skip-hf", action="store_true")
     ap.add_argument(
-        "--compare-bf16",
+        "--compare",
         type=int,
         default=0,
         metavar="FRAMES",
-        help="only measure how far bf16 departs from fp32 over FRAMES greedy frames",
+        help="only measure how far bf16 and int8 depart from fp32 over FRAMES greedy frames",
     )
     ap.add_argument("--out", default="benchmarks/results/bench_generate.json")
     args = ap.parse_args()
@@ -173,26 +196,37 @@ def main() -> None:
     hf = build_hf(args.tiny).to(args.device)
     imported = from_hf_musicgen(hf)
     k = imported.config.num_codebooks
-    if args.compare_bf16:
+    if args.compare:
         b = args.batch[0]
         torch.manual_seed(1)
         ids = torch.randint(1, 64, (b, 12))
         mask = torch.ones(b, 12, dtype=torch.long)
         hidden = hf.text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state
         cond = Conditions(cross=hf.enc_to_dec_proj(hidden), cross_mask=mask.bool())
-        report = compare_precisions(imported.lm, cond, args.compare_bf16, args.cfg)
-        report.update(model="tiny" if args.tiny else "musicgen-small decoder", batch=b)
-        print(json.dumps(report))
+        reports = [
+            compare_precisions(imported.lm, cond, args.compare, args.cfg, p)
+            for p in ("bf16", "int8")
+        ]
+        for r in reports:
+            r.update(model="tiny" if args.tiny else "musicgen-small decoder", batch=b)
+            print(json.dumps(r))
+        report = {"benchmark": "bench_generate --compare", "results": reports}
         out_path = Path(args.out)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(json.dumps(report, indent=2) + "\n")
         return
     frames = args.steps - k + 1  # S - 1 = F + K - 1 decode steps
     results = []
-    for dtype_name in args.dtype:
-        dtype = torch.bfloat16 if dtype_name == "bf16" else torch.float32
-        hf_d = hf.to(dtype)
-        lm = imported.lm.to(args.device, dtype)
+    lm32 = imported.lm.to(args.device)
+    hf_times: dict[tuple[str, int], float] = {}
+    # HF's weights are converted in place: every fp32 row runs before any bf16 one.
+    for requested in sorted(args.dtype, key=lambda d: d == "bf16"):
+        dtype_name = requested
+        if requested == "default":
+            dtype_name = default_precision(torch.device(args.device), lm32.num_parameters)
+        hf_dtype = "bf16" if dtype_name == "bf16" else "fp32"
+        hf_d = hf.to(torch.bfloat16 if hf_dtype == "bf16" else torch.float32)
+        lm = prepare(lm32, dtype_name)
         for b in args.batch:
             torch.manual_seed(1)
             sc = 12
@@ -232,7 +266,9 @@ def main() -> None:
             _sync(args.device)
             ours_s = time.perf_counter() - t
             row = {
+                "requested": requested,
                 "dtype": dtype_name,
+                "hf_dtype": hf_dtype,
                 "batch": b,
                 "steps": out.steps,
                 "audiogen_s": ours_s,
@@ -240,12 +276,14 @@ def main() -> None:
                 "audiogen_tokens_per_s": b * k * out.steps / ours_s,
             }
             if not args.skip_hf:
-                run_hf(k + 1)
-                _sync(args.device)
-                t = time.perf_counter()
-                run_hf(args.steps)
-                _sync(args.device)
-                hf_s = time.perf_counter() - t
+                if (hf_dtype, b) not in hf_times:
+                    run_hf(k + 1)
+                    _sync(args.device)
+                    t = time.perf_counter()
+                    run_hf(args.steps)
+                    _sync(args.device)
+                    hf_times[hf_dtype, b] = time.perf_counter() - t
+                hf_s = hf_times[hf_dtype, b]
                 row.update(
                     {
                         "hf_s": hf_s,
@@ -282,12 +320,14 @@ def main() -> None:
     print(f"read bandwidth {bw:.1f} GB/s")
     for r in results:
         line = (
-            f"{r['dtype']} B={r['batch']}: audiogen {r['audiogen_ms_per_step']:.1f} ms/step "
+            f"{r['requested']} ({r['dtype']}) B={r['batch']}: "
+            f"audiogen {r['audiogen_ms_per_step']:.1f} ms/step "
             f"({r['audiogen_tokens_per_s']:.1f} tok/s)"
         )
         if "hf_s" in r:
             line += (
-                f", HF {r['hf_ms_per_step']:.1f} ms/step ({r['hf_tokens_per_s']:.1f} tok/s), "
+                f", HF {r['hf_dtype']} {r['hf_ms_per_step']:.1f} ms/step "
+                f"({r['hf_tokens_per_s']:.1f} tok/s), "
                 f"speedup {r['speedup']:.2f}x"
             )
         line += f", floor {r['bandwidth_floor_ms_per_step']:.1f} ms/step"

@@ -27,6 +27,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument(
+        "--dtype",
+        choices=["fp32", "bf16", "int8"],
+        default=None,
+        help="LM precision (default: bf16 on CUDA and CPUs with native bf16, int8 weights for "
+        "large LMs on other CPUs, else fp32)",
+    )
     p.set_defaults(func=run)
 
     a = subparsers.add_parser(
@@ -81,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--duration {args.duration}: choose 0 < seconds <= 600")
     if args.melody and not Path(args.melody).is_file():
         raise UserError(f"{args.melody}: no such melody file")
-    gen = MusicGenerator.load(args.model, device=args.device)
+    gen = MusicGenerator.load(args.model, device=args.device, dtype=args.dtype)
     gen.set_generation_params(
         duration=args.duration,
         top_k=args.top_k,

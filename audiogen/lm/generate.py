@@ -145,8 +145,8 @@ def _generate_window(
     """Generate one window of ``num_frames`` frames. Returns codes ``[B, K, F]``, steps, logits."""
     cfg = lm.config
     pattern = cfg.pattern()
-    device = lm.heads.weight.device
-    dtype = lm.heads.weight.dtype
+    device = lm.out_norm.weight.device
+    dtype = lm.compute_dtype
     known = torch.full((batch, cfg.num_codebooks, num_frames), -1, dtype=torch.long, device=device)
     if prompt is not None:
         fp = prompt.shape[-1]

@@ -174,5 +174,10 @@ class MusicLM(nn.Module):
         return LMOutput(logits=self.head(hidden), hidden=hidden)
 
     @property
+    def compute_dtype(self) -> torch.dtype:
+        """The float dtype activations and the KV cache use (int8 weights keep float norms)."""
+        return self.out_norm.weight.dtype
+
+    @property
     def num_parameters(self) -> int:
         return sum(t.numel() for t in self.parameters())

@@ -1,0 +1,106 @@
+"""Weight-only int8 decoding: quantization error bounds, both product paths, the LM swap,
+the default-precision rule, and the generator / CLI options."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from audiogen import pipeline
+from audiogen.errors import UserError
+from audiogen.lm import Conditions, MusicLM, SamplingParams, generate, tiny_config
+from audiogen.lm.quant import INT8_KERNEL_MAX_ROWS, Int8Linear, is_int8, quantize_lm_int8
+
+
+def test_quantize_weight_error_within_half_a_step():
+    g = torch.Generator().manual_seed(0)
+    lin = nn.Linear(64, 48, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(48, 64, generator=g) * torch.logspace(-3, 1, 48)[:, None])
+    q = Int8Linear.from_linear(lin)
+    assert q.weight_int8.dtype == torch.int8
+    assert int(q.weight_int8.abs().max()) == 127  # each row uses its full range
+    err = (q.dequantized() - lin.weight).abs()
+    assert bool((err <= q.scales[:, None] / 2 + 1e-7).all())
+
+
+@pytest.mark.parametrize("rows", [1, 2, INT8_KERNEL_MAX_ROWS, INT8_KERNEL_MAX_ROWS + 1, 64])
+def test_int8_linear_matches_its_dequantized_weights(rows):
+    """Both paths (the int8 kernel for few rows, dequantize + float GEMM for many) compute
+    x @ dequantized.T; the kernel rounds activations and output to bf16."""
+    g = torch.Generator().manual_seed(1)
+    lin = nn.Linear(96, 80, bias=False)
+    q = Int8Linear.from_linear(lin)
+    x = torch.randn(rows, 96, generator=g)
+    exact = F.linear(x.double(), q.dequantized(torch.float64))
+    out = q(x)
+    assert out.dtype == torch.float32 and out.shape == (rows, 80)
+    tol = 0.02 * exact.abs().max() if rows <= INT8_KERNEL_MAX_ROWS else 1e-5
+    assert float((out.double() - exact).abs().max()) <= tol
+    # 3-d input keeps its leading shape
+    assert q(x.view(1, rows, 96)).shape == (1, rows, 80)
+
+
+def _lm():
+    torch.manual_seed(0)
+    return MusicLM(config=tiny_config(dim=64, num_heads=4, ffn_dim=128, cardinality=64)).eval()
+
+
+def test_quantize_lm_swaps_decode_linears_and_stays_close():
+    lm = _lm()
+    q = quantize_lm_int8(copy.deepcopy(lm))
+    assert is_int8(q) and not is_int8(lm)
+    kinds = {n: type(m).__name__ for n, m in q.named_modules()}
+    assert kinds["heads"] == "Int8Linear"
+    assert kinds["layers.0.ffn.fc1"] == "Int8Linear"
+    assert kinds["layers.0.self_attn.in_proj"] == "Int8Linear"
+    assert kinds["layers.0.cross_attn.kv_proj"] == "Linear"  # once per generation: float
+    assert q.compute_dtype == torch.float32
+    g = torch.Generator().manual_seed(2)
+    seq = torch.randint(0, 64, (2, 4, 20), generator=g)
+    cross = torch.randn(2, 5, 64, generator=g)
+    with torch.no_grad():
+        ref = lm(seq, cross=cross).logits
+        got = q(seq, cross=cross).logits  # 20 rows x 2: the dequantized path
+    assert float((got - ref).abs().max()) < 0.05 * float(ref.std()) + 1e-3
+
+
+def test_int8_generation_runs_and_mostly_agrees_with_fp32():
+    lm = _lm()
+    q = quantize_lm_int8(copy.deepcopy(lm))
+    cond = Conditions(cross=torch.randn(2, 5, 64), cross_mask=torch.ones(2, 5, dtype=torch.bool))
+    greedy = SamplingParams(top_k=1)
+    a = generate(lm, num_frames=12, cond=cond, params=greedy).codes
+    b = generate(q, num_frames=12, cond=cond, params=greedy).codes
+    assert a.shape == b.shape
+    assert float((a == b).float().mean()) > 0.5
+
+
+def test_default_precision_rule(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(pipeline, "cpu_has_native_bf16", lambda: False)
+    assert pipeline.default_precision(cpu, 10_000) == "fp32"
+    assert pipeline.default_precision(cpu, pipeline.INT8_MIN_PARAMS) == "int8"
+    assert pipeline.default_precision(torch.device("cuda"), 10**9) == "bf16"
+    monkeypatch.setattr(pipeline, "cpu_has_native_bf16", lambda: True)
+    assert pipeline.default_precision(cpu, 10**9) == "bf16"
+    assert pipeline.resolve_precision(torch.float32, cpu, 10**9) == "fp32"
+    assert pipeline.resolve_precision("bfloat16", cpu, 0) == "bf16"
+    with pytest.raises(UserError, match="unknown LM precision 'int4'"):
+        pipeline.resolve_precision("int4", cpu, 0)
+
+
+def test_generator_int8_option(tmp_path):
+    gen = pipeline.MusicGenerator.load("tiny", device="cpu", dtype="int8")
+    assert gen.precision == "int8" and gen.dtype == torch.float32
+    assert is_int8(gen.model.lm)
+    gen.set_generation_params(duration=0.3)
+    wav = gen.generate(["an Irish reel on fiddle"], seed=0)
+    assert wav.shape[0] == 1 and bool(torch.isfinite(wav).all())
+    with pytest.raises(UserError, match="int8 generator"):
+        gen.save(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
