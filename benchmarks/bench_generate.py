@@ -223,7 +223,7 @@ def main() -> None:
     for requested in sorted(args.dtype, key=lambda d: d == "bf16"):
         dtype_name = requested
         if requested == "default":
-            dtype_name = default_precision(torch.device(args.device), lm32.num_parameters)
+            dtype_name = default_precision(torch.device(args.device))
         hf_dtype = "bf16" if dtype_name == "bf16" else "fp32"
         hf_d = hf.to(torch.bfloat16 if hf_dtype == "bf16" else torch.float32)
         lm = prepare(lm32, dtype_name)

@@ -31,8 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--dtype",
         choices=["fp32", "bf16", "int8"],
         default=None,
-        help="LM precision (default: bf16 on CUDA and CPUs with native bf16, int8 weights for "
-        "large LMs on other CPUs, else fp32)",
+        help="LM precision (default: bf16 on CUDA and on CPUs with native bf16, int8 weights "
+        "on other CPUs; fp32 is the reference)",
     )
     p.set_defaults(func=run)
 

@@ -12,6 +12,8 @@ int8 kernel is slower than a float GEMM.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -61,10 +63,17 @@ class Int8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"
 
 
-def quantize_lm_int8(lm: nn.Module) -> nn.Module:
+def quantize_lm_int8(lm: nn.Module, *, inplace: bool = True) -> nn.Module:
     """Replace the linears a decode step reads (attention and FFN projections of every layer,
-    the output heads) with :class:`Int8Linear`, in place. The cross-attention K/V projection
-    runs once per generation and stays float. Returns ``lm``. Inference only."""
+    the output heads) with :class:`Int8Linear`. The cross-attention K/V projection runs once
+    per generation and stays float. Inference only.
+
+    ``inplace=False`` leaves ``lm`` intact and returns a copy that shares every other tensor
+    with it (embeddings, norms, K/V projection), so the float model can still be saved or
+    trained at the cost of the int8 weights (a quarter of the fp32 size)."""
+    if not inplace:
+        shared = {id(t): t for t in (*lm.parameters(), *lm.buffers())}
+        lm = copy.deepcopy(lm, memo=shared)
     targets = [
         (name, mod)
         for name, mod in lm.named_modules()

@@ -83,24 +83,31 @@ def test_int8_generation_runs_and_mostly_agrees_with_fp32():
 def test_default_precision_rule(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.setattr(pipeline, "cpu_has_native_bf16", lambda: False)
-    assert pipeline.default_precision(cpu, 10_000) == "fp32"
-    assert pipeline.default_precision(cpu, pipeline.INT8_MIN_PARAMS) == "int8"
-    assert pipeline.default_precision(torch.device("cuda"), 10**9) == "bf16"
+    assert pipeline.default_precision(cpu) == "int8"
+    assert pipeline.resolve_precision(None, cpu) == "int8"
+    assert pipeline.default_precision(torch.device("cuda")) == "bf16"
     monkeypatch.setattr(pipeline, "cpu_has_native_bf16", lambda: True)
-    assert pipeline.default_precision(cpu, 10**9) == "bf16"
-    assert pipeline.resolve_precision(torch.float32, cpu, 10**9) == "fp32"
-    assert pipeline.resolve_precision("bfloat16", cpu, 0) == "bf16"
+    assert pipeline.default_precision(cpu) == "bf16"
+    assert pipeline.resolve_precision(torch.float32, cpu) == "fp32"
+    assert pipeline.resolve_precision("bfloat16", cpu) == "bf16"
     with pytest.raises(UserError, match="unknown LM precision 'int4'"):
-        pipeline.resolve_precision("int4", cpu, 0)
+        pipeline.resolve_precision("int4", cpu)
 
 
 def test_generator_int8_option(tmp_path):
     gen = pipeline.MusicGenerator.load("tiny", device="cpu", dtype="int8")
     assert gen.precision == "int8" and gen.dtype == torch.float32
-    assert is_int8(gen.model.lm)
+    assert is_int8(gen.decode_lm) and not is_int8(gen.model.lm)
+    # The int8 copy shares everything but the quantized weights with the float model.
+    assert gen.decode_lm.embed[0].weight is gen.model.lm.embed[0].weight
     gen.set_generation_params(duration=0.3)
     wav = gen.generate(["an Irish reel on fiddle"], seed=0)
     assert wav.shape[0] == 1 and bool(torch.isfinite(wav).all())
-    with pytest.raises(UserError, match="int8 generator"):
-        gen.save(tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+    # Saving writes the float weights, unchanged.
+    gen.save(tmp_path / "out")
+    again = pipeline.MusicGenerator.load(tmp_path / "out", device="cpu", dtype="fp32")
+    ref = pipeline.MusicGenerator.load("tiny", device="cpu", dtype="fp32")
+    for (name, a), (_, b) in zip(
+        again.model.lm.state_dict().items(), ref.model.lm.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
