@@ -144,8 +144,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5, help="timed runs per side")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--peers", default="encodec,hf", help="comma list: encodec, hf")
+    p.add_argument(
+        "--malloc",
+        choices=("default", "keep"),
+        default="default",
+        help="keep: glibc keeps freed memory (what the audiogen command sets); applies to "
+        "both sides, since they share the process",
+    )
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/bench_codec.json"))
     args = p.parse_args(argv)
+    if args.malloc == "keep":
+        from audiogen.runtime import keep_freed_memory
+
+        if not keep_freed_memory():
+            raise SystemExit("--malloc keep: this C library cannot be tuned (not glibc?)")
     if args.threads:
         torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
@@ -157,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "device": args.device,
         "threads": torch.get_num_threads(),
+        "malloc": args.malloc,
         "torch": torch.__version__,
         "machine": platform.processor() or platform.machine(),
         "results": results,

@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from audiogen.runtime import keep_freed_memory
+
+    keep_freed_memory()
     try:
         result = args.func(args)
     except UserError as e:

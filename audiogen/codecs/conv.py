@@ -38,7 +38,12 @@ def extra_padding(length: int, *, kernel_size: int, stride: int, padding_total: 
 
 
 def pad1d(x: torch.Tensor, left: int, right: int, *, mode: str = "reflect") -> torch.Tensor:
-    """Pad the last axis of ``x [..., T]``; reflect works even when ``T <= pad``."""
+    """Pad the last axis of ``x [..., T]``; reflect works even when ``T <= pad``.
+
+    No padding returns ``x`` itself (``F.pad`` would copy it: a full pass over the input of
+    every 1x1 conv)."""
+    if left == 0 and right == 0:
+        return x
     if mode != "reflect":
         return F.pad(x, (left, right), mode=mode)
     length = x.shape[-1]
@@ -87,56 +92,70 @@ class SConv1d(nn.Module):
         self.effective_kernel = (kernel_size - 1) * dilation + 1
         self.padding_total = self.effective_kernel - stride
 
-    def _conv_edges_fixed(self, x: torch.Tensor) -> torch.Tensor:
-        """Inference-only stride-1 reflect conv without materialising the padded input.
-
-        The conv runs with its own zero padding, then the few outputs per edge that saw
-        zeros are recomputed from a small reflect-padded slice. This skips one full copy
-        of the input, which costs as much as a small conv at audio rate.
-        """
-        conv = self.conv
-        p = self.padding_total
-        t = x.shape[-1]
-        if self.causal:
-            left, right = p, 0
-            y = F.conv1d(x, conv.weight, conv.bias, padding=p, dilation=conv.dilation)
-            y = y[..., :t]
-        else:
-            left = right = p // 2
-            y = F.conv1d(x, conv.weight, conv.bias, padding=left, dilation=conv.dilation)
-        k = self.effective_kernel
-        if left:
-            head = F.pad(x[..., : k + left], (left, 0), mode="reflect")
-            head = F.conv1d(head, conv.weight, conv.bias, dilation=conv.dilation)
-            y[..., :left] = head[..., :left]
-        if right:
-            tail = F.pad(x[..., t - k - right :], (0, right), mode="reflect")
-            tail = F.conv1d(tail, conv.weight, conv.bias, dilation=conv.dilation)
-            y[..., t - right :] = tail[..., -right:]
-        return y
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (
-            self.stride == 1
-            and self.padding_total > 0
-            and self.pad_mode == "reflect"
-            and (self.causal or self.padding_total % 2 == 0)
-            and x.shape[-1] > 2 * self.padding_total + 1
-            and not torch.is_grad_enabled()
-        ):
-            y = self._conv_edges_fixed(x)
-            return self.norm(y) if hasattr(self, "norm") else y
+    def _pads(self, length: int) -> tuple[int, int]:
+        """(left, right) reflect padding of an input of ``length`` samples, extra included."""
         extra = extra_padding(
-            x.shape[-1],
+            length,
             kernel_size=self.effective_kernel,
             stride=self.stride,
             padding_total=self.padding_total,
         )
         if self.causal:
-            x = pad1d(x, self.padding_total, extra, mode=self.pad_mode)
-        else:
-            right = self.padding_total // 2
-            x = pad1d(x, self.padding_total - right, right + extra, mode=self.pad_mode)
+            return self.padding_total, extra
+        right = self.padding_total // 2
+        return self.padding_total - right, right + extra
+
+    def _conv_edges_fixed(self, x: torch.Tensor, left: int, right: int) -> torch.Tensor:
+        """Inference-only reflect-padded conv without materialising the padded input.
+
+        The conv runs with its own zero padding (``left`` on both sides), then the few
+        outputs per edge whose window saw zeros are recomputed from a small reflect-padded
+        slice. This skips one full copy of the input, which costs as much as a small conv
+        at audio rate. Any stride; needs ``right <= left``.
+        """
+        conv = self.conv
+        s, k, t = self.stride, self.effective_kernel, x.shape[-1]
+        n = (t + left + right - k) // s + 1  # outputs of the reflect-padded conv
+        y = F.conv1d(x, conv.weight, conv.bias, stride=s, padding=left, dilation=conv.dilation)[
+            ..., :n
+        ]
+
+        def fix(first: int, last: int) -> None:
+            """Recompute outputs [first, last) from their reflect-padded input slice."""
+            start, end = first * s - left, (last - 1) * s + k - left  # in x's coordinates
+            pad_l, pad_r = max(-start, 0), max(end - t, 0)
+            lo, hi, skip = max(start, 0), min(end, t), 0
+            # Reflection needs more samples than its pad: widen the slice, by whole strides
+            # on the left so the windows stay aligned, and drop the extra outputs.
+            if pad_r and hi - lo <= pad_r:
+                skip = -(-(pad_r + 1 - (hi - lo)) // s)
+                lo -= skip * s
+            if pad_l and hi - lo <= pad_l:
+                hi = min(t, lo + pad_l + 1)
+            piece = pad1d(x[..., lo:hi], pad_l, pad_r)
+            out = F.conv1d(piece, conv.weight, conv.bias, stride=s, dilation=conv.dilation)
+            y[..., first:last] = out[..., skip : skip + last - first]
+
+        head = min(n, -(-left // s))  # windows that start before sample 0
+        tail = max(head, (t + left - k) // s + 1)  # first window that ends after sample t
+        if head:
+            fix(0, head)
+        if tail < n:
+            fix(tail, n)
+        return y
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        left, right = self._pads(x.shape[-1])
+        if (
+            left > 0
+            and right <= left
+            and self.pad_mode == "reflect"
+            and x.shape[-1] > 4 * (self.effective_kernel + left)
+            and not torch.is_grad_enabled()
+        ):
+            y = self._conv_edges_fixed(x, left, right)
+            return self.norm(y) if hasattr(self, "norm") else y
+        x = pad1d(x, left, right, mode=self.pad_mode)
         if self.effective_kernel == 1 and self.stride == 1:
             # A 1x1 conv is a batched matrix product; torch's conv takes a slow kernel for
             # it on CPU, baddbmm gives the same numbers about 2x faster.
