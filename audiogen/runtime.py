@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
 
 _M_TRIM_THRESHOLD = -1
@@ -34,3 +35,10 @@ def keep_freed_memory() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     ok = mallopt(_M_MMAP_MAX, 0) == 1
     return bool(ok and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1)
+
+
+def quiet_library_warnings() -> None:
+    """Silence start-up chatter that says nothing about the user's command: with torchao
+    installed, transformers' import makes torch's pytree log a deprecation warning per
+    registered enum (seen on every ``audiogen generate``)."""
+    logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)

@@ -56,9 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from audiogen.runtime import keep_freed_memory
+    from audiogen.runtime import keep_freed_memory, quiet_library_warnings
 
     keep_freed_memory()
+    quiet_library_warnings()
     try:
         result = args.func(args)
     except UserError as e:
