@@ -100,21 +100,19 @@ class MusicLM(nn.Module):
         return x
 
     def cross_kv(
-        self, cross: torch.Tensor | None, cross_mask: torch.Tensor | None
+        self, cross: torch.Tensor | None, cross_mask: torch.Tensor | None, *, lazy: bool = False
     ) -> CrossKV | None:
-        """Project the condition once for every layer; None when there is no cross input."""
+        """Project the condition once for every layer; None when there is no cross input.
+
+        ``lazy=True`` (the plain forward, training) projects nothing here: each layer
+        projects its own K/V inside its forward, so its weights are only used there (what
+        per-layer FSDP sharding needs)."""
         if cross is None or not self.config.cross_attention:
             return None
-        ks, vs = [], []
-        for layer in self.layers:
-            k, v = layer.cross_attn.project_kv(cross)
-            ks.append(k)
-            vs.append(v)
         mask, keep = cross_attn_mask(cross_mask, dtype=cross.dtype)
-        if keep is not None:
-            # A row with no valid key must contribute 0: zero its values once here rather
-            # than scaling the output at every decode step (no bias, so out_proj(0) = 0).
-            vs = [v * keep[..., None] for v in vs]
+        # A row with no valid key must contribute 0: zero its values (no bias, so
+        # out_proj(0) = 0) rather than scaling the output at every decode step.
+        value_keep = None if keep is None else keep[..., None]
         if mask is not None:
             # One additive mask for all layers and steps (SDPA would convert a bool mask
             # at every call); None when every key is visible.
@@ -125,7 +123,14 @@ class MusicLM(nn.Module):
                     ~mask, float("-inf")
                 )
             )
-        return CrossKV(k=ks, v=vs, mask=mask, keep=None)
+        if lazy:
+            return CrossKV(k=None, v=None, mask=mask, source=cross, value_keep=value_keep)
+        ks, vs = [], []
+        for layer in self.layers:
+            k, v = layer.cross_attn.project_kv(cross)
+            ks.append(k)
+            vs.append(v if value_keep is None else v * value_keep)
+        return CrossKV(k=ks, v=vs, mask=mask)
 
     def backbone(
         self,
@@ -170,7 +175,7 @@ class MusicLM(nn.Module):
         if prefix is not None:
             p = prefix.shape[1]
             x = torch.cat([prefix.to(x.dtype), x], dim=1)
-        hidden = self.backbone(x, cross_kv=self.cross_kv(cross, cross_mask))[:, p:]
+        hidden = self.backbone(x, cross_kv=self.cross_kv(cross, cross_mask, lazy=True))[:, p:]
         return LMOutput(logits=self.head(hidden), hidden=hidden)
 
     @property

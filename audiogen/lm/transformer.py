@@ -53,14 +53,27 @@ class KVCache:
 class CrossKV:
     """Cross-attention keys/values of every layer, computed once per generation.
 
-    k, v: lists of ``[B, H, Sc, Dh]``. mask: ``[B, 1, 1, Sc]`` bool or None.
-    keep: ``[B, 1, 1]`` float, 0 for rows with no valid key, or None when every row has one.
+    k, v: lists of ``[B, H, Sc, Dh]``. mask: ``[B, 1, 1, Sc]`` bool or additive float, or
+    None. keep: ``[B, 1, 1]`` float, 0 for rows with no valid key, or None when every row
+    has one. Lazy form (training): k and v are None and ``source`` ``[B, Sc, D]`` holds the
+    condition; each layer then projects its own K/V inside its forward (so FSDP can shard
+    layer by layer) and zeroes the values of rows with no valid key (``value_keep``
+    ``[B, 1, 1, 1]``).
     """
 
-    k: list[torch.Tensor]
-    v: list[torch.Tensor]
+    k: list[torch.Tensor] | None
+    v: list[torch.Tensor] | None
     mask: torch.Tensor | None
     keep: torch.Tensor | None = None
+    source: torch.Tensor | None = None
+    value_keep: torch.Tensor | None = None
+
+    def layer_kv(self, layer: int, attn: CrossAttention) -> tuple[torch.Tensor, torch.Tensor]:
+        """This layer's K/V: precomputed, or projected now from ``source``."""
+        if self.k is not None and self.v is not None:
+            return self.k[layer], self.v[layer]
+        k, v = attn.project_kv(self.source)
+        return k, (v if self.value_keep is None else v * self.value_keep)
 
 
 def cross_attn_mask(
@@ -178,6 +191,10 @@ class FeedForward(nn.Module):
 class DecoderLayer(nn.Module):
     """Pre-norm block: ``x + SA(LN(x))``, ``+ CA(LN(x))`` (if cross), ``+ FFN(LN(x))``."""
 
+    #: FSDP2 shards each layer on its own (train.distributed.wrap_model): every weight of a
+    #: layer, cross-attention K/V projection included, is used inside its forward.
+    fsdp_unit = True
+
     def __init__(
         self,
         *,
@@ -215,12 +232,9 @@ class DecoderLayer(nn.Module):
         """x: ``[B, S, D]``; returns ``[B, S, D]``."""
         x = x + self._drop(self.self_attn(self.norm_self(x), cache=cache, layer=layer, start=start))
         if self.cross_attn is not None and cross_kv is not None:
+            k, v = cross_kv.layer_kv(layer, self.cross_attn)
             h = self.cross_attn(
-                self.norm_cross(x),
-                k=cross_kv.k[layer],
-                v=cross_kv.v[layer],
-                mask=cross_kv.mask,
-                keep=cross_kv.keep,
+                self.norm_cross(x), k=k, v=v, mask=cross_kv.mask, keep=cross_kv.keep
             )
             x = x + self._drop(h)
         return x + self._drop(self.ffn(self.norm_ffn(x)))

@@ -64,7 +64,10 @@ def shutdown(env: DistEnv) -> None:
 
 
 def wrap_model(model: nn.Module, env: DistEnv, parallel: str) -> nn.Module:
-    """DDP or FSDP2 (``fully_shard`` on each direct child with parameters, then the root)."""
+    """DDP or FSDP2: ``fully_shard`` on every module that declares itself a unit
+    (``fsdp_unit = True``: the LM's decoder layers), then on each direct child with
+    parameters, then on the root. Per-layer units keep one layer's full weights gathered at
+    a time."""
     if not env.distributed:
         return model
     if parallel == "ddp":
@@ -75,6 +78,8 @@ def wrap_model(model: nn.Module, env: DistEnv, parallel: str) -> nn.Module:
     if parallel == "fsdp":
         from torch.distributed.fsdp import fully_shard
 
+        for unit in [m for m in model.modules() if getattr(m, "fsdp_unit", False)]:
+            fully_shard(unit)
         for child in model.children():
             if any(True for _ in child.parameters()):
                 fully_shard(child)

@@ -220,3 +220,28 @@ def test_padding_is_masked_out_of_the_loss(tokens) -> None:
 def test_recipes_parse(name: str) -> None:
     r = parse_recipe(REPO / "recipes" / f"{name}.toml", lm_task.LMRecipe)
     assert r.model.lm.dim % r.model.lm.num_heads == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+def test_two_processes_equal_one(tmp_path, parallel) -> None:
+    """DDP, and FSDP2 with each decoder layer its own unit (cross-attention K/V projected
+    inside the layer), train the LM like one process at the same global batch. Every item
+    fills its windows: each rank's loss is a mean over its own valid tokens, so with padded
+    items the two ranks' means would be weighted equally rather than by their token counts
+    (as in audiocraft); equal counts make the runs comparable exactly."""
+    tokens = write_shards(tmp_path / "tok", [120, 80, 200, 64, 150, 90, 40, 100])
+    run = ["train.steps=4", "train.checkpoint_every=1000", f"train.parallel={parallel}"]
+    train(lm_task.TASK, recipe(tokens, *run), out_dir=tmp_path / "one")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd += ["-m", cli_module(), "train", "lm", "--recipe", str(LM_RECIPE)]
+    cmd += ["--out", str(tmp_path / "two")]
+    for o in [*QUIET, *TINY, f"data.tokens={tokens}", *run]:
+        cmd += ["--set", o]
+    done = subprocess.run(cmd, env=subprocess_env(), cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    one = load_file(ckpt.resolve_checkpoint(tmp_path / "one") / ckpt.MODEL)
+    two = load_file(ckpt.resolve_checkpoint(tmp_path / "two") / ckpt.MODEL)
+    assert one.keys() == two.keys()
+    for k in one:
+        torch.testing.assert_close(two[k], one[k], rtol=1e-4, atol=1e-5)
