@@ -52,14 +52,6 @@ train-melody: $(STAMP)
 	$(PY) -m audiogen train melody --recipe recipes/melody_markov.toml --out $(MELODY_RUNS)/markov
 	$(PY) -m audiogen train melody --recipe recipes/melody_lstm.toml --out $(MELODY_RUNS)/lstm
 	$(PY) -m audiogen train melody --recipe recipes/melody_transformer.toml --out $(MELODY_RUNS)/transformer
-	$(PY) -m audiogen train melody --recipe recipes/melody_lstm.toml --out $(MELODY_RUNS)/lstm \
-		--resume --set train.steps=400
-	$(PY) -m audiogen train melody --recipe recipes/melody_lstm.toml --out $(MELODY_RUNS)/lstm \
-		--resume --set train.steps=600
-	$(PY) -m audiogen train melody --recipe recipes/melody_transformer.toml \
-		--out $(MELODY_RUNS)/transformer --resume --set train.steps=520
-	$(PY) -m audiogen train melody --recipe recipes/melody_transformer.toml \
-		--out $(MELODY_RUNS)/transformer --resume --set train.steps=820
 	$(PY) -m audiogen.melody.export model $(MELODY_RUNS)/markov audiogen/assets/melody/markov
 	$(PY) -m audiogen.melody.export model $(MELODY_RUNS)/lstm audiogen/assets/melody/lstm
 	$(PY) -m audiogen.melody.export model $(MELODY_RUNS)/transformer audiogen/assets/melody/tiny
