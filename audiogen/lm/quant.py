@@ -7,7 +7,8 @@ LM, so on a CPU it is bound by reading the weights. On this project's 2-core AVX
 channel, symmetrically (``w ~= q * scale``, ``q`` in [-127, 127]); activations are rounded to
 bf16 for the product only, the residual stream, norms, attention and KV cache stay fp32.
 Products with many rows (a prompt's prefill, training) dequantize and run in float, where the
-int8 kernel is slower than a float GEMM.
+int8 kernel is slower than a float GEMM. On other devices every product dequantizes: correct
+but not fast (GPUs decode in bf16 by default).
 """
 
 from __future__ import annotations
