@@ -35,13 +35,19 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument(
+        "--dtype",
+        choices=["fp32", "bf16", "int8"],
+        default=None,
+        help="LM precision (default: audiogen's rule for this machine)",
+    )
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/tiny.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     from audiogen.pipeline import MusicGenerator, null_tokens
 
-    gen, t_load = timed(MusicGenerator.load, args.model, device="cpu")
+    gen, t_load = timed(MusicGenerator.load, args.model, device="cpu", dtype=args.dtype)
     gen.set_generation_params(duration=args.seconds)
     model = gen.model
 
@@ -68,6 +74,7 @@ def main() -> int:
         "model": str(args.model),
         "audio_seconds": args.seconds,
         "threads": args.threads,
+        "precision": gen.precision,
         "load_seconds": t_load,
         "median_seconds": med,
         "runs": runs,
@@ -81,7 +88,7 @@ def main() -> int:
         f"{args.seconds:g} s of audio: {med['e2e']:.2f} s end to end "
         f"({med['e2e_melody']:.2f} s with a melody; text {med['text']:.3f} s, "
         f"LM {med['lm']:.2f} s, decode {med['decode']:.3f} s; load {t_load:.1f} s; "
-        f"{args.threads} threads)"
+        f"{args.threads} threads, LM in {gen.precision})"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
