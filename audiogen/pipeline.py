@@ -68,7 +68,7 @@ def default_precision(device: torch.device) -> str:
     int8 weights (:mod:`audiogen.lm.quant`; fp32 activations, norms, attention and cache):
     a decode step there is bound by reading the weights. Measured on a 2-core AVX2 EPYC:
     MusicGen-small's decoder 75 vs 223 ms per step in fp32 (bf16: 115), the bundled tiny
-    LM 2.4 vs 3.4 s for 10 s of tokens; and int8 departs less from fp32 than bf16 does
+    LM 1.7 vs 2.4 s for 10 s of tokens; and int8 departs less from fp32 than bf16 does
     (greedy tokens over 50 frames agree 93.5% vs 92.0%; mean logit error 0.011 vs 0.025).
     ``dtype="fp32"`` gives the reference output. A rule on CPU flags, not a timing at load,
     so a seed gives the same output on every run.
