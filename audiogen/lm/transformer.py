@@ -53,18 +53,16 @@ class KVCache:
 class CrossKV:
     """Cross-attention keys/values of every layer, computed once per generation.
 
-    k, v: lists of ``[B, H, Sc, Dh]``. mask: ``[B, 1, 1, Sc]`` bool or additive float, or
-    None. keep: ``[B, 1, 1]`` float, 0 for rows with no valid key, or None when every row
-    has one. Lazy form (training): k and v are None and ``source`` ``[B, Sc, D]`` holds the
-    condition; each layer then projects its own K/V inside its forward (so FSDP can shard
-    layer by layer) and zeroes the values of rows with no valid key (``value_keep``
-    ``[B, 1, 1, 1]``).
+    k, v: lists of ``[B, H, Sc, Dh]``, the values of rows with no valid key zeroed (such a
+    row then contributes 0). mask: ``[B, 1, 1, Sc]`` additive float, or None when every key
+    is visible. Lazy form (training): k and v are None and ``source`` ``[B, Sc, D]`` holds
+    the condition; each layer then projects its own K/V inside its forward (so FSDP can
+    shard layer by layer) and zeroes values with ``value_keep`` ``[B, 1, 1, 1]``.
     """
 
     k: list[torch.Tensor] | None
     v: list[torch.Tensor] | None
     mask: torch.Tensor | None
-    keep: torch.Tensor | None = None
     source: torch.Tensor | None = None
     value_keep: torch.Tensor | None = None
 
@@ -83,7 +81,7 @@ def cross_attn_mask(
 
     A row with no valid key (the CFG null condition) gives NaN under SDPA. HF's default SDPA
     path returns 0 for such rows and audiocraft's null condition (zero embeddings, no mask)
-    also contributes 0, so we unmask the row to avoid NaN and zero its output with ``keep``.
+    also contributes 0, so we unmask the row to avoid NaN and zero its values with ``keep``.
     """
     if cross_mask is None:
         return None, None
@@ -166,14 +164,12 @@ class CrossAttention(nn.Module):
         k: torch.Tensor,
         v: torch.Tensor,
         mask: torch.Tensor | None,
-        keep: torch.Tensor | None = None,
     ) -> torch.Tensor:
         b, s, d = x.shape
         q = self.q_proj(x).view(b, s, self.num_heads, self.head_dim).transpose(1, 2)
         p = self.dropout if self.training else 0.0
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
-        out = self.out_proj(out.transpose(1, 2).reshape(b, s, d))
-        return out if keep is None else out * keep
+        return self.out_proj(out.transpose(1, 2).reshape(b, s, d))
 
 
 class FeedForward(nn.Module):
@@ -233,8 +229,6 @@ class DecoderLayer(nn.Module):
         x = x + self._drop(self.self_attn(self.norm_self(x), cache=cache, layer=layer, start=start))
         if self.cross_attn is not None and cross_kv is not None:
             k, v = cross_kv.layer_kv(layer, self.cross_attn)
-            h = self.cross_attn(
-                self.norm_cross(x), k=k, v=v, mask=cross_kv.mask, keep=cross_kv.keep
-            )
+            h = self.cross_attn(self.norm_cross(x), k=k, v=v, mask=cross_kv.mask)
             x = x + self._drop(h)
         return x + self._drop(self.ffn(self.norm_ffn(x)))
