@@ -12,7 +12,6 @@ its peak memory until it exits, which suits a command; a library import never ch
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 
@@ -24,12 +23,10 @@ def keep_freed_memory() -> bool:
     """Make glibc keep freed memory for reuse instead of unmapping it. True if applied."""
     if os.environ.get("AUDIOGEN_MALLOC", "keep") == "default":
         return False
-    name = ctypes.util.find_library("c")
-    if not name:
-        return False
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
+        # The process's own symbols include the C library's: no library search (which
+        # would run ldconfig on every command).
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]

@@ -109,8 +109,8 @@ def decode_step_bytes(lm) -> int:
             continue
         total += p.numel() * p.element_size()
     for m in lm.modules():
-        if isinstance(m, Int8Linear):
-            total += sum(b.numel() * b.element_size() for b in m.buffers())
+        if isinstance(m, Int8Linear):  # what its kernel reads
+            total += m.weight_int8.numel() + m.scales_bf16.numel() * 2
     return total
 
 
@@ -123,46 +123,56 @@ def prepare(lm32, precision: str):
     return quantize_lm_int8(copy.deepcopy(lm32))
 
 
-def compare_precisions(lm, cond: Conditions, frames: int, cfg: float, precision: str) -> dict:
-    """How far bf16 or int8 output departs from fp32 on the same weights: greedy CFG tokens
-    over ``frames`` frames (agreement per decode step, first divergence) and the CFG-mixed
-    logits of the low-precision model teacher-forced along the fp32 greedy path (max abs
-    error, relative to the logits' std)."""
+def compare_precisions(
+    lm, cond: Conditions, frames: int, cfg: float, precisions: list[str]
+) -> list[dict]:
+    """How far each low precision (bf16, int8) departs from fp32 on the same weights: greedy
+    CFG tokens over ``frames`` frames (agreement per decode step, first divergence) and the
+    CFG-mixed logits of the low-precision model teacher-forced along the fp32 greedy path
+    (max abs error, relative to the logits' std). The fp32 path is computed once."""
     greedy = SamplingParams(top_k=1)
     lm32 = lm.float()
-    ref = generate(
-        lm32, num_frames=frames, cond=cond, cfg_coef=cfg, params=greedy, return_logits=True
-    )
-    low = prepare(lm32, precision)
-    out = generate(
-        low, num_frames=frames, cond=cond, cfg_coef=cfg, params=greedy, return_logits=True
-    )
-    same = ref.codes == out.codes  # [B, K, F]
-    diverged = (~same).flatten(0, 1).any(0).nonzero()
-    # Teacher-forced: rerun the low-precision model on the fp32 path (plain forward, both
-    # CFG branches).
+
+    def run(model):
+        return generate(
+            model, num_frames=frames, cond=cond, cfg_coef=cfg, params=greedy, return_logits=True
+        )
+
     pattern = lm32.config.pattern()
-    seq = pattern.build(ref.codes, special_token=lm32.config.special_token).seq
     null = cond.null()
-    errs = []
-    for model in (lm32, low):
+
+    def teacher_forced(model, seq):
+        """CFG-mixed logits of a plain forward over ``seq`` (both branches)."""
         d = model.compute_dtype
         c = model(seq, cross=cond.cross.to(d), cross_mask=cond.cross_mask).logits.float()
         u = model(seq, cross=null.cross.to(d), cross_mask=null.cross_mask).logits.float()
-        errs.append(u + (c - u) * cfg)
-    diff = (errs[0] - errs[1]).abs()
-    return {
-        "precision": precision,
-        "frames": frames,
-        "greedy_token_agreement": float(same.float().mean()),
-        "first_divergent_frame": int(diverged[0]) if len(diverged) else None,
-        "teacher_forced_max_abs_logit_error": float(diff.max()),
-        "teacher_forced_mean_abs_logit_error": float(diff.mean()),
-        "logit_std": float(errs[0].std()),
-        "teacher_forced_argmax_agreement": float(
-            (errs[0].argmax(-1) == errs[1].argmax(-1)).float().mean()
-        ),
-    }
+        return u + (c - u) * cfg
+
+    ref = run(lm32)
+    seq = pattern.build(ref.codes, special_token=lm32.config.special_token).seq
+    ref_logits = teacher_forced(lm32, seq)
+    reports = []
+    for precision in precisions:
+        low = prepare(lm32, precision)
+        same = ref.codes == run(low).codes  # [B, K, F]
+        diverged = (~same).flatten(0, 1).any(0).nonzero()
+        logits = teacher_forced(low, seq)
+        diff = (ref_logits - logits).abs()
+        reports.append(
+            {
+                "precision": precision,
+                "frames": frames,
+                "greedy_token_agreement": float(same.float().mean()),
+                "first_divergent_frame": int(diverged[0]) if len(diverged) else None,
+                "teacher_forced_max_abs_logit_error": float(diff.max()),
+                "teacher_forced_mean_abs_logit_error": float(diff.mean()),
+                "logit_std": float(ref_logits.std()),
+                "teacher_forced_argmax_agreement": float(
+                    (ref_logits.argmax(-1) == logits.argmax(-1)).float().mean()
+                ),
+            }
+        )
+    return reports
 
 
 def main() -> None:
@@ -203,10 +213,7 @@ def main() -> None:
         mask = torch.ones(b, 12, dtype=torch.long)
         hidden = hf.text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state
         cond = Conditions(cross=hf.enc_to_dec_proj(hidden), cross_mask=mask.bool())
-        reports = [
-            compare_precisions(imported.lm, cond, args.compare, args.cfg, p)
-            for p in ("bf16", "int8")
-        ]
+        reports = compare_precisions(imported.lm, cond, args.compare, args.cfg, ["bf16", "int8"])
         for r in reports:
             r.update(model="tiny" if args.tiny else "musicgen-small decoder", batch=b)
             print(json.dumps(r))

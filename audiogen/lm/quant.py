@@ -39,7 +39,9 @@ class Int8Linear(nn.Module):
         self.out_features, self.in_features = q.shape
         self.register_buffer("weight_int8", q)
         self.register_buffer("scales", scales.float())
-        self._scales_bf16: torch.Tensor | None = None
+        # The kernel takes scales in its activation dtype; kept beside the fp32 ones (which
+        # the dequantized path uses) so device moves carry both.
+        self.register_buffer("scales_bf16", scales.to(torch.bfloat16), persistent=False)
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> Int8Linear:
@@ -53,10 +55,8 @@ class Int8Linear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.numel() // self.in_features
         if x.device.type == "cpu" and rows <= INT8_KERNEL_MAX_ROWS:
-            if self._scales_bf16 is None or self._scales_bf16.device != x.device:
-                self._scales_bf16 = self.scales.to(torch.bfloat16)
             flat = x.reshape(rows, self.in_features).to(torch.bfloat16)
-            out = torch.ops.aten._weight_int8pack_mm(flat, self.weight_int8, self._scales_bf16)
+            out = torch.ops.aten._weight_int8pack_mm(flat, self.weight_int8, self.scales_bf16)
             return out.to(x.dtype).view(*x.shape[:-1], self.out_features)
         return F.linear(x, self.dequantized(x.dtype))
 
