@@ -56,38 +56,52 @@ PRECISIONS = {
     "float32": "fp32",
     "bf16": "bf16",
     "bfloat16": "bf16",
+    "fp16": "fp16",
+    "float16": "fp16",
     "int8": "int8",
 }
 
 
 def default_precision(device: torch.device) -> str:
-    """The LM's generation precision, ``"bf16"`` or ``"int8"`` (the codec and text encoders
-    stay fp32).
+    """The LM's generation precision, ``"bf16"``, ``"fp16"`` or ``"int8"`` (the codec and
+    text encoders stay fp32).
 
-    bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16 / AMX). On other CPUs the LM gets
-    int8 weights (:mod:`audiogen.lm.quant`; fp32 activations, norms, attention and cache):
-    a decode step there is bound by reading the weights. Measured on a 2-core AVX2 EPYC:
-    MusicGen-small's decoder 75 vs 223 ms per step in fp32 (bf16: 115), the bundled tiny
-    LM 1.7 vs 2.4 s for 10 s of tokens; and int8 departs less from fp32 than bf16 does
-    (greedy tokens over 50 frames agree 93.5% vs 92.0%; mean logit error 0.011 vs 0.025).
-    ``dtype="fp32"`` gives the reference output. A rule on CPU flags, not a timing at load,
-    so a seed gives the same output on every run.
+    bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16 / AMX). On other CPUs a decode
+    step is bound by reading the weights, so the LM gets fp16 weights where torch has fbgemm
+    (x86), int8 weights elsewhere (:mod:`audiogen.lm.quant`; fp32 activations, norms,
+    attention and cache in both). Measured on a 2-core AVX2 EPYC (README, Benchmarks):
+    MusicGen-small's decoder per step, fp16 weights vs int8 vs fp32; and how far each
+    departs from fp32 (greedy tokens over 50 frames, teacher-forced logit error).
+    ``dtype="fp32"`` gives the reference output. A rule on CPU features, not a timing at
+    load, so a seed gives the same output on every run.
     """
     if device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()):
         return "bf16"
-    return "int8" if device.type == "cpu" else "fp32"
+    if device.type != "cpu":
+        return "fp32"
+    from audiogen.lm.quant import fp16_weights_available
+
+    return "fp16" if fp16_weights_available() else "int8"
 
 
 def resolve_precision(dtype: torch.dtype | str | None, device: torch.device) -> str:
-    """``None`` (the default rule), a torch dtype or a name -> ``"fp32" | "bf16" | "int8"``."""
+    """``None`` (the default rule), a torch dtype or a name -> ``"fp32" | "bf16" | "fp16" |
+    "int8"``. fp16 (fp16 weights, fp32 activations) is a CPU format."""
     if dtype is None:
         return default_precision(device)
     if isinstance(dtype, torch.dtype):
-        name = {torch.float32: "fp32", torch.bfloat16: "bf16"}.get(dtype)
+        name = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype)
     else:
         name = PRECISIONS.get(str(dtype).lower())
     if name is None:
-        raise UserError(f"unknown LM precision {dtype!r} (choose fp32, bf16 or int8)")
+        raise UserError(f"unknown LM precision {dtype!r} (choose fp32, bf16, fp16 or int8)")
+    if name == "fp16":
+        from audiogen.lm.quant import fp16_weights_available
+
+        if device.type != "cpu":
+            raise UserError(f"fp16 weights are a CPU format; on {device.type} use bf16 or fp32")
+        if not fp16_weights_available():
+            raise UserError("fp16 weights need torch's fbgemm kernels (x86); use int8 or fp32")
     return name
 
 
@@ -103,20 +117,20 @@ class MusicGenerator:
         dtype: torch.dtype | str | None = None,
     ) -> None:
         """dtype: the LM's precision, ``torch.float32`` / ``"fp32"``, ``torch.bfloat16`` /
-        ``"bf16"``, ``"int8"`` (int8 weights, fp32 activations), or None for
-        :func:`default_precision`."""
+        ``"bf16"``, ``torch.float16`` / ``"fp16"`` (fp16 weights, fp32 activations; CPU),
+        ``"int8"`` (int8 weights, fp32 activations), or None for :func:`default_precision`."""
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.precision = resolve_precision(dtype, self.device)
         self.dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
         self.model = model.eval().to(self.device)
         self.model.lm.to(self.dtype)
-        # The LM that decodes: the model's own, or an int8 copy sharing its other tensors
-        # (self.model keeps its float weights, so it can still be saved).
+        # The LM that decodes: the model's own, or a low-precision copy sharing its other
+        # tensors (self.model keeps its float weights, so it can still be saved).
         self.decode_lm = self.model.lm
-        if self.precision == "int8":
-            from audiogen.lm.quant import quantize_lm_int8
+        if self.precision in ("int8", "fp16"):
+            from audiogen.lm.quant import quantize_lm
 
-            self.decode_lm = quantize_lm_int8(self.model.lm, inplace=False)
+            self.decode_lm = quantize_lm(self.model.lm, self.precision, inplace=False)
         prepare = getattr(codec, "prepare_for_inference", None)  # folds weight norm: faster
         self.codec = (prepare() if prepare else codec.eval()).to(self.device)
         if model.spec.lm.num_codebooks != codec.num_codebooks:

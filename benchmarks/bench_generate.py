@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audiogen.lm.convert import from_hf_musicgen  # noqa: E402
 from audiogen.lm.generate import Conditions, generate  # noqa: E402
-from audiogen.lm.quant import Int8Linear, quantize_lm_int8  # noqa: E402
+from audiogen.lm.quant import Fp16Linear, Int8Linear, quantize_lm  # noqa: E402
 from audiogen.lm.sampling import SamplingParams  # noqa: E402
 from audiogen.pipeline import default_precision  # noqa: E402
 
@@ -111,16 +111,18 @@ def decode_step_bytes(lm) -> int:
     for m in lm.modules():
         if isinstance(m, Int8Linear):  # what its kernel reads
             total += m.weight_int8.numel() + m.scales_bf16.numel() * 2
+        elif isinstance(m, Fp16Linear):  # packed fp16 weights
+            total += m.in_features * m.out_features * 2
     return total
 
 
 def prepare(lm32, precision: str):
-    """A copy of the fp32 LM at a precision: fp32, bf16 or int8 (weights; fp32 activations)."""
+    """The fp32 LM at a precision: fp32 (itself), bf16, or fp16 / int8 weights (copies)."""
     if precision == "fp32":
         return lm32
     if precision == "bf16":
         return copy.deepcopy(lm32).bfloat16()
-    return quantize_lm_int8(copy.deepcopy(lm32))
+    return quantize_lm(lm32, precision, inplace=False)
 
 
 def compare_precisions(
@@ -183,7 +185,7 @@ def main() -> None:
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument(
         "--dtype",
-        choices=["default", "fp32", "bf16", "int8"],
+        choices=["default", "fp32", "bf16", "fp16", "int8"],
         nargs="+",
         default=["default", "fp32"],
         help="audiogen's LM precision (default: its rule for this device and model); HF runs "
@@ -197,7 +199,7 @@ def main() -> None:
         type=int,
         default=0,
         metavar="FRAMES",
-        help="only measure how far bf16 and int8 depart from fp32 over FRAMES greedy frames",
+        help="only measure how far bf16, fp16 and int8 depart from fp32 over FRAMES greedy frames",
     )
     ap.add_argument("--out", default="benchmarks/results/bench_generate.json")
     args = ap.parse_args()
@@ -213,7 +215,9 @@ def main() -> None:
         mask = torch.ones(b, 12, dtype=torch.long)
         hidden = hf.text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state
         cond = Conditions(cross=hf.enc_to_dec_proj(hidden), cross_mask=mask.bool())
-        reports = compare_precisions(imported.lm, cond, args.compare, args.cfg, ["bf16", "int8"])
+        reports = compare_precisions(
+            imported.lm, cond, args.compare, args.cfg, ["bf16", "fp16", "int8"]
+        )
         for r in reports:
             r.update(model="tiny" if args.tiny else "musicgen-small decoder", batch=b)
             print(json.dumps(r))

@@ -37,7 +37,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument(
         "--dtype",
-        choices=["fp32", "bf16", "int8"],
+        choices=["fp32", "bf16", "fp16", "int8"],
         default=None,
         help="LM precision (default: audiogen's rule for this machine)",
     )

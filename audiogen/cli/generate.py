@@ -29,10 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument(
         "--dtype",
-        choices=["fp32", "bf16", "int8"],
+        choices=["fp32", "bf16", "fp16", "int8"],
         default=None,
-        help="LM precision (default: bf16 on CUDA and on CPUs with native bf16, int8 weights "
-        "on other CPUs; fp32 is the reference)",
+        help="LM precision (default: bf16 on CUDA and on CPUs with native bf16, fp16 weights "
+        "on other x86 CPUs, int8 weights on the rest; fp32 is the reference)",
     )
     p.set_defaults(func=run)
 

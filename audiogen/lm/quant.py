@@ -1,19 +1,28 @@
-"""Weight-only int8 for decoding on CPUs without fast bf16.
+"""Low-precision LM weights for decoding on CPUs without fast bf16.
 
 A decode step multiplies 2 x batch rows (the two CFG branches) by every weight matrix of the
-LM, so on a CPU it is bound by reading the weights. On this project's 2-core AVX2 machine a
-``[2, 1024] x [1024, 4096]`` product took 1.66 ms in fp32 and 0.35 ms with int8 weights
-(``aten._weight_int8pack_mm``, bf16 activations), 4.7x less. Weights are quantized per output
-channel, symmetrically (``w ~= q * scale``, ``q`` in [-127, 127]); activations are rounded to
-bf16 for the product only, the residual stream, norms, attention and KV cache stay fp32.
-Products with many rows (a prompt's prefill, training) dequantize and run in float, where the
-int8 kernel is slower than a float GEMM. On other devices every product dequantizes: correct
-but not fast (GPUs decode in bf16 by default).
+LM, so on a CPU it is bound by reading the weights. Two weight formats, both with fp32
+activations, residual stream, norms, attention and KV cache:
+
+- ``fp16``: fp16 weights in fbgemm's packed layout (``quantized.linear_dynamic_fp16``: the
+  weights are widened to fp32 in registers, the product and its sums are fp32). Measured on
+  this project's 2-core AVX2 machine, a ``[M, 1024] x [1024, 4096]`` product: 0.16 ms at 2
+  rows, 0.43 ms at 8, 13 ms at 256 (fp32: 1.22, 2.25, 16 ms; int8 below: 0.27, 0.78, 29 ms),
+  with a relative error of 2e-4 (the fp16 rounding of the weights). The CPU default where
+  torch has fbgemm (x86).
+- ``int8``: per-output-channel symmetric int8 (``w ~= q * scale``, ``q`` in [-127, 127])
+  through ``aten._weight_int8pack_mm`` (bf16 activations for the product only) up to
+  :data:`INT8_KERNEL_MAX_ROWS` rows, dequantized float GEMM beyond. Half the bytes of fp16,
+  ~1% relative error per product; for CPUs without fbgemm, or where memory is short.
+
+On other devices every product runs in float from the stored weights: correct but not fast
+(GPUs decode in bf16 by default).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -64,14 +73,64 @@ class Int8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"
 
 
-def quantize_lm_int8(lm: nn.Module, *, inplace: bool = True) -> nn.Module:
+@functools.cache
+def fp16_weights_available() -> bool:
+    """True when this torch has fbgemm's fp16-weight linear (x86 builds)."""
+    try:
+        packed = torch.ops.quantized.linear_prepack_fp16(torch.ones(8, 8), None)
+        torch.ops.quantized.linear_dynamic_fp16(torch.ones(1, 8), packed)
+    except (AttributeError, RuntimeError, NotImplementedError):
+        return False
+    return True
+
+
+class Fp16Linear(nn.Module):
+    """``y = x @ W.T`` without bias, ``W`` stored as fp16 in fbgemm's packed layout (CPU).
+
+    The packed weights are not a tensor: ``state_dict`` is empty and the module stays on
+    the CPU; :meth:`weight` unpacks them (fp32) for other devices and dtypes."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        if not fp16_weights_available():
+            raise RuntimeError("fp16 weights need torch's fbgemm kernels (x86 CPU builds)")
+        self.out_features, self.in_features = weight.shape
+        self._packed = torch.ops.quantized.linear_prepack_fp16(
+            weight.detach().float().cpu().contiguous(), None
+        )
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear) -> Fp16Linear:
+        if linear.bias is not None:
+            raise ValueError("Fp16Linear takes bias-free linears (MusicGen's LM has none)")
+        return cls(linear.weight)
+
+    def weight(self) -> torch.Tensor:
+        """The stored weights, widened to fp32 ``[N, K]``."""
+        return torch.ops.quantized.linear_unpack_fp16(self._packed)[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and x.dtype == torch.float32:
+            return torch.ops.quantized.linear_dynamic_fp16(x, self._packed)
+        return F.linear(x, self.weight().to(device=x.device, dtype=x.dtype))
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, fp16"
+
+
+LOW_PRECISION_LINEARS = {"int8": Int8Linear, "fp16": Fp16Linear}
+
+
+def quantize_lm(lm: nn.Module, precision: str = "int8", *, inplace: bool = True) -> nn.Module:
     """Replace the linears a decode step reads (attention and FFN projections of every layer,
-    the output heads) with :class:`Int8Linear`. The cross-attention K/V projection runs once
-    per generation and stays float. Inference only.
+    the output heads) with :class:`Int8Linear` (``precision="int8"``) or
+    :class:`Fp16Linear` (``"fp16"``). The cross-attention K/V projection runs once per
+    generation and stays float. Inference only.
 
     ``inplace=False`` leaves ``lm`` intact and returns a copy that shares every other tensor
     with it (embeddings, norms, K/V projection), so the float model can still be saved or
-    trained at the cost of the int8 weights (a quarter of the fp32 size)."""
+    trained at the cost of the low-precision weights (a quarter or half of the fp32 size)."""
+    kind = LOW_PRECISION_LINEARS[precision]
     if not inplace:
         shared = {id(t): t for t in (*lm.parameters(), *lm.buffers())}
         lm = copy.deepcopy(lm, memo=shared)
@@ -83,9 +142,13 @@ def quantize_lm_int8(lm: nn.Module, *, inplace: bool = True) -> nn.Module:
     for name, mod in targets:
         parent_name, _, child = name.rpartition(".")
         parent = lm.get_submodule(parent_name) if parent_name else lm
-        setattr(parent, child, Int8Linear.from_linear(mod))
+        setattr(parent, child, kind.from_linear(mod))
     return lm
 
 
-def is_int8(lm: nn.Module) -> bool:
-    return any(isinstance(m, Int8Linear) for m in lm.modules())
+def low_precision(lm: nn.Module) -> str | None:
+    """``"int8"`` or ``"fp16"`` when ``lm``'s linears were swapped by :func:`quantize_lm`."""
+    for name, kind in LOW_PRECISION_LINEARS.items():
+        if any(isinstance(m, kind) for m in lm.modules()):
+            return name
+    return None

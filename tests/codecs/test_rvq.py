@@ -67,6 +67,30 @@ def test_dead_codes_are_replaced_by_batch_vectors():
     assert torch.equal(cb2.embed[0], torch.tensor([100.0, 100.0]))
 
 
+def test_replaced_codes_survive_steps_without_hits():
+    # Threshold below one hit per step (a small batch for many codes, as in codec_tiny): a
+    # code drawn from the batch wins its own vector, and that one hit keeps it for a number
+    # of steps without hits instead of re-drawing it at the next one.
+    cb = EuclideanCodebook(
+        dim=2, codebook_size=8, kmeans_init=False, decay=0.99, threshold_ema_dead_code=0.05
+    )
+    cb.cluster_size.fill_(0.0)  # all dead
+    cb.train()
+    pts, _ = _clusters(2)  # 8 vectors for 8 codes: each fresh code wins exactly its own
+    cb(pts)
+    after_reset = cb.embed.clone()
+    one_point = pts[:1]
+    for _ in range(10):  # one vector per step: at most one code is hit each time
+        cb(one_point)
+    hit = cb.quantize(one_point)
+    others = torch.ones(8, dtype=torch.bool)
+    others[hit] = False
+    # Re-drawn codes would all sit on the one vector; kept ones stay where they were (the
+    # EMA's Laplace smoothing moves them a little).
+    torch.testing.assert_close(cb.embed[others], after_reset[others], atol=0.05, rtol=0.05)
+    assert bool((cb.cluster_size[others] > 0.05).all())
+
+
 def test_quantizer_dropout_varies_n_q_in_training_only():
     rvq = ResidualVectorQuantizer(dim=4, n_q=6, bins=16, kmeans_iters=2, q_dropout=True)
     x = torch.randn(2, 4, 30)
