@@ -5,7 +5,9 @@ training) and their own accuracy on that real audio is reported beside the gener
 audio's, so a number can be read against what the judge can tell at all:
 
 - instrument family: logistic regression on MFCC / spectral statistics of 10 s windows
-  (accuracy on real held-out audio by leave-one-piece-out cross-validation);
+  (accuracy on real held-out audio by leave-one-piece-out cross-validation), and a second
+  one fitted on the same windows after a round trip through the codec (how the codec
+  renders each family: it separates what the LM follows from what the codec keeps);
 - tempo: librosa's beat tracker; a clip passes when within 10% of the caption's bpm
   (reported strictly, and allowing a factor of 2 that beat trackers often choose);
 - melody: chroma cosine between the piece's MIDI and audio generated with that MIDI as the
@@ -97,12 +99,15 @@ def window(path: Path, sr: int, seconds: float, offset: float = 0.0) -> np.ndarr
     return wav[start : start + int(seconds * sr)]
 
 
-def fit_family_judge(rows, root: Path, sr: int, seconds: float):
+def fit_family_judge(rows, root: Path, sr: int, seconds: float, through=None):
     """Logistic regression on 2 windows per held-out piece; leave-one-piece-out accuracy.
 
     Returns the judge fitted on every piece, its info, and ``without(path)``: a judge fitted
     without that piece (for judging a clip of it, real or through the codec, fairly).
+    ``through``: a function applied to each window first (the codec round trip, for a
+    judge of what the codec's own rendering of an instrument sounds like).
     """
+    through = through or (lambda clip: clip)
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -114,7 +119,7 @@ def fit_family_judge(rows, root: Path, sr: int, seconds: float):
             continue
         for off in (0.0, seconds):
             if r["duration"] >= off + seconds:
-                x.append(features(window(root / r["path"], sr, seconds, off), sr))
+                x.append(features(through(window(root / r["path"], sr, seconds, off)), sr))
                 y.append(fam)
                 groups.append(r["path"])
     x, y, groups = np.array(x), np.array(y), np.array(groups)
@@ -207,6 +212,12 @@ def main() -> int:
     gen.set_generation_params(duration=args.seconds, cfg_coef=args.cfg)
     sr = gen.sample_rate
     judge, judge_info, judge_without = fit_family_judge(held, root, sr, args.seconds)
+    # A second judge fitted on the held-out audio as the codec renders it: generated audio
+    # can only sound like the codec's rendering, so this one separates what the LM follows
+    # from what the codec keeps.
+    codec_judge, codec_judge_info, _ = fit_family_judge(
+        held, root, sr, args.seconds, through=functools.partial(round_trip, gen)
+    )
 
     ceilings = {
         name: judge_clips(tests, clips, judge_without, root, sr)
@@ -219,7 +230,17 @@ def main() -> int:
         )
     }
     brief = {k: {m: v for m, v in c.items() if m != "items"} for k, c in ceilings.items()}
-    print(json.dumps({"judged_test_clips": brief}, indent=2), flush=True)
+    print(
+        json.dumps(
+            {
+                "judged_test_clips": brief,
+                "family_judge": judge_info,
+                "codec_judge": codec_judge_info,
+            },
+            indent=2,
+        ),
+        flush=True,
+    )
     if args.codec_only:
         return 0
     real_tempo = [it["tempo_ok"] for it in ceilings["real"].pop("items")]
@@ -239,6 +260,7 @@ def main() -> int:
             "prompt": prompt,
             "family": fam,
             "judged_family": str(judge.predict(features(mono, sr)[None])[0]),
+            "judged_family_codec_judge": str(codec_judge.predict(features(mono, sr)[None])[0]),
             "bpm": r["bpm"],
             "judged_bpm": bpm,
             "tempo_ok": tempo_ok(bpm, r["bpm"], octave=False),
@@ -278,6 +300,10 @@ def main() -> int:
         ),
         "instrument_family_prompts": len(fam_items),
         "family_judge": judge_info,
+        "instrument_family_accuracy_codec_judge": mean(
+            [it["family"] == it["judged_family_codec_judge"] for it in fam_items]
+        ),
+        "family_codec_judge": codec_judge_info,
         "tempo_within_10pct": mean([it["tempo_ok"] for it, _ in items]),
         "tempo_within_10pct_or_octave": mean([it["tempo_ok_octave"] for it, _ in items]),
         "tempo_judge_on_real_test_audio": mean(real_tempo),

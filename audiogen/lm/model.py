@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .config import LMConfig
-from .transformer import CrossKV, DecoderLayer, KVCache, cross_attn_mask
+from .transformer import CrossKV, DecoderLayer, KVCache, Linear, cross_attn_mask
 
 
 def sinusoidal_table(num_positions: int, dim: int) -> torch.Tensor:
@@ -70,7 +70,7 @@ class MusicLM(nn.Module):
             ]
         )
         self.out_norm = nn.LayerNorm(c.dim, eps=c.norm_eps)
-        self.heads = nn.Linear(c.dim, c.num_codebooks * c.cardinality, bias=False)
+        self.heads = Linear(c.dim, c.num_codebooks * c.cardinality, bias=False)
         self.register_buffer(
             "pos_table", sinusoidal_table(c.max_positions, c.dim), persistent=False
         )

@@ -17,6 +17,33 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+#: Rows up to which a CPU fp32 product runs as ``W @ x.T`` (see :class:`Linear`).
+SKINNY_MAX_ROWS = 16
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` (same parameters and state dict) whose fp32 CPU products with few rows
+    run as ``(W @ x.T).T``: the same sums, but MKL's GEMM is much faster in that layout for
+    a skinny operand. Measured on a 2-core AVX2 EPYC, ``[2, 1024] x [1024, 4096]``: 1.0-1.4 ms
+    against 1.8-2.1 ms through ``F.linear``; ``[8, 4096] x [4096, 1024]``: 2.0 vs 3.1 ms (a
+    decode step's rows are 2 x batch). Other dtypes, devices and row counts use ``F.linear``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.numel() // self.in_features
+        if (
+            rows <= SKINNY_MAX_ROWS
+            and x.dtype == torch.float32
+            and x.device.type == "cpu"
+            and self.weight.dtype == torch.float32
+        ):
+            flat = x.reshape(rows, self.in_features)
+            out = torch.mm(self.weight, flat.t()).t()
+            if self.bias is not None:
+                out = out + self.bias
+            return out.reshape(*x.shape[:-1], self.out_features)
+        return F.linear(x, self.weight, self.bias)
+
 
 class KVCache:
     """Preallocated self-attention cache for all layers, written in place.
@@ -102,8 +129,8 @@ class SelfAttention(nn.Module):
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.dropout = dropout
-        self.in_proj = nn.Linear(dim, 3 * dim, bias=False)
-        self.out_proj = nn.Linear(dim, dim, bias=False)
+        self.in_proj = Linear(dim, 3 * dim, bias=False)
+        self.out_proj = Linear(dim, dim, bias=False)
 
     def forward(
         self,
@@ -146,9 +173,9 @@ class CrossAttention(nn.Module):
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.dropout = dropout
-        self.q_proj = nn.Linear(dim, dim, bias=False)
-        self.kv_proj = nn.Linear(dim, 2 * dim, bias=False)
-        self.out_proj = nn.Linear(dim, dim, bias=False)
+        self.q_proj = Linear(dim, dim, bias=False)
+        self.kv_proj = Linear(dim, 2 * dim, bias=False)
+        self.out_proj = Linear(dim, dim, bias=False)
 
     def project_kv(self, cross: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """cross ``[B, Sc, D]`` -> k, v ``[B, H, Sc, Dh]`` (done once per generation)."""
@@ -177,8 +204,8 @@ class FeedForward(nn.Module):
 
     def __init__(self, *, dim: int, hidden: int) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(dim, hidden, bias=False)
-        self.fc2 = nn.Linear(hidden, dim, bias=False)
+        self.fc1 = Linear(dim, hidden, bias=False)
+        self.fc2 = Linear(hidden, dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(F.gelu(self.fc1(x)))

@@ -94,3 +94,18 @@ def test_loss_per_codebook_on_valid_positions():
     assert abs(loss.total.item() - torch.log(torch.tensor(32.0)).item()) < 0.5
     loss.total.backward()
     assert lm.heads.weight.grad is not None
+
+
+@pytest.mark.parametrize("rows", [1, 2, 16, 17])
+def test_skinny_linear_equals_f_linear(rows):
+    """The few-row fp32 CPU layout (W @ x.T) computes the same product as F.linear."""
+    from audiogen.lm.transformer import Linear
+
+    g = torch.Generator().manual_seed(0)
+    lin = Linear(64, 96, bias=True)
+    x = torch.randn(1, rows, 64, generator=g)
+    ref = torch.nn.functional.linear(x.double(), lin.weight.double(), lin.bias.double())
+    out = lin(x)
+    assert out.shape == (1, rows, 96) and out.dtype == torch.float32
+    torch.testing.assert_close(out.double(), ref, atol=1e-5, rtol=1e-5)
+    assert isinstance(lin, torch.nn.Linear) and set(lin.state_dict()) == {"weight", "bias"}
