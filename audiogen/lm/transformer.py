@@ -38,7 +38,9 @@ class Linear(nn.Linear):
             and self.weight.dtype == torch.float32
         ):
             flat = x.reshape(rows, self.in_features)
-            out = torch.mm(self.weight, flat.t()).t()
+            # contiguous: callers view the output as heads, and SDPA takes its slow path
+            # for keys whose last dimension is strided
+            out = torch.mm(self.weight, flat.t()).t().contiguous()
             if self.bias is not None:
                 out = out + self.bias
             return out.reshape(*x.shape[:-1], self.out_features)

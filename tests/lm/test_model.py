@@ -109,3 +109,11 @@ def test_skinny_linear_equals_f_linear(rows):
     assert out.shape == (1, rows, 96) and out.dtype == torch.float32
     torch.testing.assert_close(out.double(), ref, atol=1e-5, rtol=1e-5)
     assert isinstance(lin, torch.nn.Linear) and set(lin.state_dict()) == {"weight", "bias"}
+
+
+def test_skinny_linear_output_is_contiguous():
+    # Cross-attention K/V are views of this output: a strided last dimension would send
+    # scaled_dot_product_attention down its slow path.
+    from audiogen.lm.transformer import Linear
+
+    assert Linear(8, 12, bias=False)(torch.randn(2, 3, 8)).is_contiguous()
