@@ -8,8 +8,8 @@ activations, residual stream, norms, attention and KV cache:
   weights are widened to fp32 in registers, the product and its sums are fp32). Measured on
   this project's 2-core AVX2 machine, a ``[M, 1024] x [1024, 4096]`` product: 0.16 ms at 2
   rows, 0.43 ms at 8, 13 ms at 256 (fp32: 1.22, 2.25, 16 ms; int8 below: 0.27, 0.78, 29 ms),
-  with a relative error of 2e-4 (the fp16 rounding of the weights). The CPU default where
-  torch has fbgemm (x86).
+  with a relative error of 2e-4 (the fp16 rounding of the weights). The default on x86
+  CPUs without native bf16 (``audiogen.pipeline.default_precision``).
 - ``int8``: per-output-channel symmetric int8 (``w ~= q * scale``, ``q`` in [-127, 127])
   through ``aten._weight_int8pack_mm`` (bf16 activations for the product only) up to
   :data:`INT8_KERNEL_MAX_ROWS` rows, dequantized float GEMM beyond. Half the bytes of fp16,
