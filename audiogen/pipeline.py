@@ -71,7 +71,7 @@ def default_precision(device: torch.device) -> str:
     (x86), int8 weights elsewhere (:mod:`audiogen.lm.quant`; fp32 activations, norms,
     attention and cache in both). Measured on a 2-core AVX2 EPYC (README, Benchmarks),
     MusicGen-small's decoder at batch 1: fp16 weights 47-52 ms per step, int8 58-73, fp32
-    155-231, bf16 116; over 50 greedy frames fp16 weights give the fp32 tokens (mean logit
+    155-231, bf16 116-117; over 50 greedy frames fp16 weights give the fp32 tokens (mean logit
     error 3e-4), int8 93.5% of them, bf16 92.0%.
     ``dtype="fp32"`` gives the reference output. A rule on CPU features, not a timing at
     load, so a seed gives the same output on every run.
@@ -125,12 +125,12 @@ class MusicGenerator:
         self.dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
         self.model = model.eval().to(self.device)
         self.model.lm.to(self.dtype)
+        from audiogen.lm.quant import LOW_PRECISION_LINEARS, quantize_lm
+
         # The LM that decodes: the model's own, or a low-precision copy sharing its other
         # tensors (self.model keeps its float weights, so it can still be saved).
         self.decode_lm = self.model.lm
-        if self.precision in ("int8", "fp16"):
-            from audiogen.lm.quant import quantize_lm
-
+        if self.precision in LOW_PRECISION_LINEARS:
             self.decode_lm = quantize_lm(self.model.lm, self.precision, inplace=False)
         prepare = getattr(codec, "prepare_for_inference", None)  # folds weight norm: faster
         self.codec = (prepare() if prepare else codec.eval()).to(self.device)
