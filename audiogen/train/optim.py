@@ -7,25 +7,33 @@ learning rates stall. Stochastic rounding (SR) rounds up or down with probabilit
 proportional to the distance, so the rounded value equals the fp32 value in expectation and
 small updates survive on average.
 
-Speed without ``torch.compile``: the bf16 tensors are processed in flat chunks that stay in
-the CPU cache, each a handful of kernels across all parameters (upcast into a reused fp32
-workspace, torch's fused AdamW kernel, integer SR, downcast). The views that map tensors to
-chunks are built once and reused while the tensors stay where they are. The random bits of
-an ``R x C`` block are ``a[i] XOR b[j]`` for fresh 16-bit draws ``a`` (one per row of every
-chunk) and ``b`` (one row shared by all chunks of a step): each element's bits are uniform
-and any two elements' bits are independent (pairwise independence), which is what
-unbiasedness and error averaging need; drawing one number per element with the CPU
+Speed without ``torch.compile``: on CPU, bf16 parameters with bf16 gradients go through a
+one-pass C kernel (``audiogen/native/sr_adamw.c``, compiled on first use; see
+``audiogen.native``): each element is read once, updated in fp32 and rounded, with its
+random bits a hash of (step seed, element index), so results do not depend on the thread
+count. Elsewhere (GPU, fp16, no C compiler) the bf16 tensors are processed in flat chunks
+that stay in the CPU cache, each a handful of kernels across all parameters (upcast into a
+reused fp32 workspace, torch's fused AdamW kernel, integer SR, downcast). The views that
+map tensors to chunks are built once and reused while the tensors stay where they are. The
+random bits of an ``R x C`` block are ``a[i] XOR b[j]`` for fresh 16-bit draws ``a`` (one
+per row of every chunk) and ``b`` (one row shared by all chunks of a step): each element's
+bits are uniform and any two elements' bits are independent (pairwise independence), which
+is what unbiasedness and error averaging need; drawing one number per element with the CPU
 generator would cost more than the whole Adam update.
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 
 import torch
 from torch.optim import Optimizer
+
+from audiogen import native
 
 # Columns of the a[i] XOR b[j] noise grid: one row of b serves every chunk of a step, and
 # with rows this long the XOR kernel runs at memory speed.
@@ -39,6 +47,32 @@ def _draw(n: int, generator: torch.Generator | None, device: torch.device) -> to
     out = torch.empty(n, dtype=torch.int32, device=gen_device)
     out.random_(0, 1 << 16, generator=generator)
     return out.to(device)
+
+
+@cache
+def _kernels() -> ctypes.CDLL | None:
+    """The compiled one-pass kernels with their signatures set, or None (torch paths)."""
+    lib = native.load("sr_adamw")
+    if lib is None:
+        return None
+    ptr, f32 = ctypes.c_void_p, ctypes.c_float
+    lib.adamw_bf16.argtypes = [
+        ctypes.c_int64,
+        *[ptr] * 5,
+        *[f32] * 7,
+        ctypes.c_uint32,
+        ctypes.c_int,
+    ]
+    lib.adamw_bf16.restype = None
+    lib.round_bf16_sr.argtypes = [ptr, ptr, ctypes.c_int64, ctypes.c_uint32]
+    lib.round_bf16_sr.restype = None
+    return lib
+
+
+def _seed(generator: torch.Generator | None) -> int:
+    """A uniform 32-bit seed from ``generator`` (or torch's global RNG)."""
+    hi, lo = _draw(2, generator, torch.device("cpu")).tolist()
+    return (hi << 16) | lo
 
 
 def _noise(n: int, *, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
@@ -77,9 +111,14 @@ def stochastic_round(
     if dtype != torch.bfloat16:
         raise ValueError(f"stochastic_round supports bfloat16 only, got {dtype}")
     src = x.detach().to(torch.float32).contiguous()
-    work = src.clone().view(-1)
-    _round_bits_(work, _noise(work.numel(), generator=generator, device=x.device))
-    out = work.view(x.shape).to(torch.bfloat16)
+    lib = _kernels() if src.device.type == "cpu" else None
+    if lib is not None:
+        out = torch.empty(src.shape, dtype=torch.bfloat16)
+        lib.round_bf16_sr(src.data_ptr(), out.data_ptr(), src.numel(), _seed(generator))
+    else:
+        work = src.clone().view(-1)
+        _round_bits_(work, _noise(work.numel(), generator=generator, device=x.device))
+        out = work.view(x.shape).to(torch.bfloat16)
     finite = torch.isfinite(src)
     saturated = out.clamp(-_BF16_MAX, _BF16_MAX)
     out = torch.where(finite, saturated, src.to(torch.bfloat16))
@@ -155,6 +194,8 @@ class AdamW(Optimizer):
     ``chunk_size`` bounds the fp32 workspace (about 20 bytes per chunk element): small enough
     that a chunk's pipeline runs on cached data, large enough to amortise the ~6 kernel
     launches per chunk (1 << 17 measured best of 2**15..2**20 on a 1.4M-param model).
+    ``native=False`` keeps CPU bf16 parameters off the compiled one-pass kernel (the chunked
+    torch path instead: same update, different random bits).
     """
 
     def __init__(
@@ -168,6 +209,7 @@ class AdamW(Optimizer):
         *,
         generator: torch.Generator | None = None,
         chunk_size: int = 1 << 17,
+        native: bool = True,
     ) -> None:
         if lr < 0 or eps < 0 or weight_decay < 0:
             raise ValueError("lr, eps and weight_decay must be >= 0")
@@ -185,6 +227,7 @@ class AdamW(Optimizer):
         super().__init__(params, defaults)
         self.generator = generator
         self.chunk_size = chunk_size
+        self.native = native
         self._workspace: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
         self._plans: dict[tuple, _Plan] = {}
 
@@ -323,6 +366,8 @@ class AdamW(Optimizer):
 
     def _step_low(self, gi: int, group: dict, params: list[torch.Tensor], step: int, device):
         """fp32 update of low-precision params in flat chunks; SR or RNE write-back."""
+        if self._step_native(group, params, step, device):
+            return
         plan = self._plan(gi, params, device)
         grads = [_local(p.grad) for p in params]
         lr, (beta1, beta2), eps, wd = (
@@ -367,6 +412,37 @@ class AdamW(Optimizer):
                 torch.bitwise_xor(ck.a, plan.b, out=ck.grid)
                 ck.bits.add_(ck.noise).bitwise_and_(plan.mask)
             torch._foreach_copy_(ck.state, ck.work_state)
+
+    def _step_native(self, group: dict, params: list[torch.Tensor], step: int, device) -> bool:
+        """The one-pass C kernel for contiguous bf16 CPU tensors; False if it does not apply."""
+        if not self.native or device.type != "cpu" or params[0].dtype != torch.bfloat16:
+            return False
+        p, g, m, v = self._tensors(params)
+        tensors = (p, g, m, v)
+        if any(t.dtype != torch.bfloat16 or not t.is_contiguous() for ts in tensors for t in ts):
+            return False
+        lib = _kernels()
+        if lib is None:
+            return False
+        tables = [torch.tensor([t.data_ptr() for t in ts], dtype=torch.int64) for ts in tensors]
+        numel = torch.tensor([t.numel() for t in p], dtype=torch.int64)
+        lr, (beta1, beta2) = group["lr"], group["betas"]
+        use_sr = bool(group["stochastic_rounding"])
+        lib.adamw_bf16(
+            len(p),
+            numel.data_ptr(),
+            *(t.data_ptr() for t in tables),
+            lr,
+            beta1,
+            beta2,
+            group["eps"],
+            group["weight_decay"],
+            lr / (1 - beta1**step),
+            math.sqrt(1 - beta2**step),
+            _seed(self.generator) if use_sr else 0,
+            int(use_sr),
+        )
+        return True
 
 
 def _pair(t: torch.Tensor, w: torch.Tensor, seg: _Segment) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,7 +7,18 @@ import math
 import pytest
 import torch
 
+from audiogen.train import optim
 from audiogen.train.optim import AdamW, stochastic_round
+
+
+@pytest.fixture(params=["native", "torch"])
+def path(request, monkeypatch) -> str:
+    """Run a test on the compiled one-pass kernels and again on the pure-torch path."""
+    if request.param == "torch":
+        monkeypatch.setattr(optim, "_kernels", lambda: None)
+    else:
+        assert optim._kernels() is not None, "the C kernels did not build (is cc installed?)"
+    return request.param
 
 
 def _neighbours(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -19,7 +30,7 @@ def _neighbours(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.mark.parametrize("value", [1 + 1 / 3, -math.pi, 3e-3 * math.e, 12345.678, 1e-39])
-def test_stochastic_round_unbiased_and_neighbours(value: float) -> None:
+def test_stochastic_round_unbiased_and_neighbours(value: float, path: str) -> None:
     n = 100_000
     x = torch.full((n,), value, dtype=torch.float32)
     out = stochastic_round(x, generator=torch.Generator().manual_seed(0))
@@ -33,7 +44,7 @@ def test_stochastic_round_unbiased_and_neighbours(value: float) -> None:
     assert abs(got.double().mean().item() - x32) <= 3 * stderr + 1e-30
 
 
-def test_stochastic_round_random_values_hit_neighbours_only() -> None:
+def test_stochastic_round_random_values_hit_neighbours_only(path: str) -> None:
     g = torch.Generator().manual_seed(1)
     x = torch.randn(4, 1000, generator=g) * torch.logspace(-20, 20, 1000)
     got = stochastic_round(x, generator=g).float()
@@ -43,7 +54,7 @@ def test_stochastic_round_random_values_hit_neighbours_only() -> None:
     assert torch.equal(stochastic_round(exact, generator=g).float(), exact)
 
 
-def test_stochastic_round_special_values() -> None:
+def test_stochastic_round_special_values(path: str) -> None:
     big = torch.finfo(torch.bfloat16).max
     x = torch.tensor([float("nan"), float("inf"), -float("inf"), 3.4e38, -3.4e38, 0.0, -0.0])
     out = stochastic_round(x).float()
@@ -53,7 +64,7 @@ def test_stochastic_round_special_values() -> None:
     assert out[5] == 0 and out[6] == 0 and math.copysign(1, out[6]) == -1
 
 
-def test_stochastic_round_is_seeded() -> None:
+def test_stochastic_round_is_seeded(path: str) -> None:
     x = torch.randn(1000)
     a = stochastic_round(x, generator=torch.Generator().manual_seed(3))
     b = stochastic_round(x, generator=torch.Generator().manual_seed(3))
@@ -78,7 +89,7 @@ def test_adamw_matches_torch_in_fp32() -> None:
         torch.testing.assert_close(p, q, rtol=0, atol=1e-6)
 
 
-def test_adamw_bf16_state_is_8_bytes_per_param() -> None:
+def test_adamw_bf16_state_is_8_bytes_per_param(path: str) -> None:
     p = torch.nn.Parameter(torch.randn(64, 32, dtype=torch.bfloat16))
     p.grad = torch.randn_like(p)
     opt = AdamW([p], lr=1e-3)
@@ -90,7 +101,7 @@ def test_adamw_bf16_state_is_8_bytes_per_param() -> None:
 
 
 @pytest.mark.parametrize("sr", [True, False])
-def test_tiny_updates_survive_only_with_stochastic_rounding(sr: bool) -> None:
+def test_tiny_updates_survive_only_with_stochastic_rounding(sr: bool, path: str) -> None:
     # Adam moves each weight by ~lr per step; at 1.0 a bf16 ulp is 2**-7, so an update of
     # 1e-4 is lost by round-to-nearest but kept on average by stochastic rounding.
     n, steps, lr = 4096, 50, 1e-4
@@ -112,7 +123,7 @@ def test_tiny_updates_survive_only_with_stochastic_rounding(sr: bool) -> None:
         assert moved == 0.0
 
 
-def test_adamw_bf16_chunking_does_not_change_the_math() -> None:
+def test_adamw_bf16_chunking_does_not_change_the_math(path: str) -> None:
     def run(chunk: int) -> list[torch.Tensor]:
         torch.manual_seed(0)
         ps = [torch.nn.Parameter(torch.randn(s, dtype=torch.bfloat16)) for s in [(33, 7), (5,)]]
@@ -125,3 +136,50 @@ def test_adamw_bf16_chunking_does_not_change_the_math() -> None:
 
     for a, b in zip(run(1 << 18), run(17), strict=True):
         assert torch.equal(a, b)
+
+
+def _bf16_run(native: bool, sr: bool, threads: int | None = None) -> list[torch.Tensor]:
+    """Five AdamW steps on bf16 tensors that straddle the kernel's 8192-element blocks."""
+    g = torch.Generator().manual_seed(0)
+    shapes = [(100, 97), (5,), (8192,), (3, 4000)]
+    ps = [torch.nn.Parameter(torch.randn(s, generator=g).bfloat16()) for s in shapes]
+    opt = AdamW(
+        ps,
+        lr=1e-2,
+        weight_decay=0.1,
+        stochastic_rounding=sr,
+        native=native,
+        generator=torch.Generator().manual_seed(1),
+    )
+    before = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        for _ in range(5):
+            for p in ps:
+                p.grad = torch.randn(p.shape, generator=g).bfloat16()
+            opt.step()
+    finally:
+        torch.set_num_threads(before)
+    return [p.detach().float() for p in ps]
+
+
+def test_native_kernel_matches_torch_path_with_round_to_nearest() -> None:
+    # The same fp32 formula in C and in torch's fused kernel, rounded to nearest-even: the
+    # evaluation orders differ, so a few values land one bf16 step apart and then drift by
+    # at most a few Adam steps (lr 1e-2 each).
+    for a, b in zip(_bf16_run(True, False), _bf16_run(False, False), strict=True):
+        assert (a == b).float().mean() > 0.99
+        assert (a - b).abs().max() <= 1e-2
+
+
+def test_native_stochastic_rounding_tracks_fp32_and_ignores_thread_count() -> None:
+    one, two = _bf16_run(True, True, threads=1), _bf16_run(True, True, threads=2)
+    rne = _bf16_run(False, False)
+    for a, b in zip(one, two, strict=True):
+        assert torch.equal(a, b)
+    # Stochastic rounding moves each value by under one bf16 step per write, without bias.
+    a, b = torch.cat([t.flatten() for t in one]), torch.cat([t.flatten() for t in rne])
+    diff = a - b
+    assert bool((diff.abs() <= 5 * 2.0**-7 * b.abs() + 1e-2).all())
+    assert abs(diff.mean().item()) < 2e-4

@@ -1,0 +1,106 @@
+"""Small C kernels compiled on first use with the system C compiler and called via ctypes.
+
+Some hot loops cannot reach memory speed as a chain of torch ops (each op reads and writes
+its whole operand): the stochastic-rounding AdamW step on bf16 parameters, and products of
+bf16 weights with a few rows of activations. Each such loop is a short, dependency-free C
+file beside this module. ``load(name)`` compiles ``name.c`` once per source, compiler and
+CPU (``cc -O3 -march=native -fopenmp``, under ``$AUDIOGEN_CACHE`` or
+``~/.cache/audiogen/native``; about a second) and returns the ``ctypes.CDLL``, or ``None``
+when there is no compiler, the build fails, the platform is not Linux/macOS, or
+``AUDIOGEN_NATIVE=0``. Callers then take their pure-torch path, which computes the same
+thing more slowly. OpenMP comes from the ``libgomp.so.1`` torch has already loaded, so the
+kernels share torch's thread pool and follow ``torch.get_num_threads()``.
+
+No torch headers are involved (a torch C++ extension takes a minute to build); kernels take
+raw pointers (``tensor.data_ptr()``) and sizes, and callers check dtype, device and
+contiguity before calling.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from functools import cache
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_HERE = Path(__file__).resolve().parent
+_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fPIC", "-shared", "-fopenmp", "-std=c11"]
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("AUDIOGEN_CACHE")
+    base = Path(root) if root else Path.home() / ".cache" / "audiogen"
+    return base / "native"
+
+
+def enabled() -> bool:
+    """False when ``AUDIOGEN_NATIVE=0`` (or ``false``/``off``) asks for the torch paths."""
+    return os.environ.get("AUDIOGEN_NATIVE", "1").lower() not in ("0", "false", "off", "no")
+
+
+def _cpu_key() -> str:
+    """What ``-march=native`` depends on: the CPU model and its feature flags."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.machine() + platform.processor()
+    keep = [ln for ln in text.splitlines() if ln.startswith(("model name", "flags"))]
+    return "\n".join(sorted(set(keep)))
+
+
+def _compiler() -> str | None:
+    for cc in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if cc and shutil.which(cc):
+            return cc
+    return None
+
+
+def _build(name: str, source: Path, cc: str) -> Path:
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
+    digest = hashlib.sha256(
+        "\0".join([source.read_text(), version, _cpu_key(), " ".join(_FLAGS)]).encode()
+    ).hexdigest()[:16]
+    out = cache_dir() / f"{name}-{digest}.so"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Build beside the target and rename: ranks of a torchrun job may build at once.
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
+    os.close(fd)
+    try:
+        proc = subprocess.run(
+            [cc, *_FLAGS, str(source), "-o", tmp, "-lm"], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise OSError(f"{cc} failed on {source.name}: {proc.stderr.strip()[:500]}")
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+@cache
+def load(name: str) -> ctypes.CDLL | None:
+    """The compiled kernel library ``name`` (``audiogen/native/{name}.c``), or None."""
+    if not enabled() or platform.system() not in ("Linux", "Darwin"):
+        return None
+    cc = _compiler()
+    if cc is None:
+        log.info("no C compiler found: audiogen uses its torch paths for %s", name)
+        return None
+    try:
+        import torch  # noqa: F401 - its libgomp must be loaded before ours resolves
+
+        return ctypes.CDLL(str(_build(name, _HERE / f"{name}.c", cc)))
+    except OSError as exc:
+        log.warning("native kernel %s unavailable (%s); using the torch path", name, exc)
+        return None
