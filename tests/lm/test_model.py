@@ -117,3 +117,42 @@ def test_skinny_linear_output_is_contiguous():
     from audiogen.lm.transformer import Linear
 
     assert Linear(8, 12, bias=False)(torch.randn(2, 3, 8)).is_contiguous()
+
+
+@pytest.mark.parametrize(
+    ("rows", "n_in", "n_out", "bias"),
+    [(1, 64, 96, True), (2, 1024, 256, False), (3, 37, 10, True), (8, 515, 130, True)],
+)
+def test_few_row_bf16_linear_is_torchs_bf16_arithmetic(rows, n_in, n_out, bias):
+    """The compiled bf16 kernel: fp32 sums rounded once to bf16, like F.linear in bf16.
+
+    Shapes cover tails (in not a multiple of 8, out not of 4, odd rows) and no bias."""
+    from audiogen.lm.transformer import Linear, _bf16_kernel
+
+    assert _bf16_kernel() is not None, "the bf16 kernel did not build (is cc installed?)"
+    g = torch.Generator().manual_seed(rows)
+    lin = Linear(n_in, n_out, bias=bias).to(torch.bfloat16).requires_grad_(False)
+    x = torch.randn(1, rows, n_in, generator=g).bfloat16()
+    out = lin(x)
+    assert out.shape == (1, rows, n_out) and out.dtype == torch.bfloat16
+    exact = torch.nn.functional.linear(
+        x.double(), lin.weight.double(), lin.bias.double() if bias else None
+    )
+    # one rounding of an fp32 sum: within one bf16 step of the exact value (2**-7 relative,
+    # plus fp32 summation error near zero)
+    err = (out.double() - exact).abs()
+    assert bool((err <= exact.abs() * 2.0**-7 + 1e-3).all())
+    ref = torch.nn.functional.linear(x, lin.weight, lin.bias)
+    assert (out == ref).float().mean() >= 0.98
+
+
+def test_few_row_bf16_linear_keeps_autograd_and_strided_rows():
+    from audiogen.lm.transformer import Linear
+
+    lin = Linear(32, 8).to(torch.bfloat16)
+    x = torch.randn(2, 4, 64).bfloat16()[..., ::2]  # strided: reshape copies it first
+    ref = torch.nn.functional.linear(x, lin.weight, lin.bias)
+    torch.testing.assert_close(lin(x), ref, atol=2e-2, rtol=2e-2)
+    y = lin(torch.randn(3, 32).bfloat16())  # parameters require grad: torch's path
+    y.sum().backward()
+    assert lin.weight.grad is not None
