@@ -26,43 +26,47 @@ SKINNY_MAX_ROWS = 16
 
 
 @cache
-def _bf16_kernel():
-    """``audiogen/native/bf16_linear.c``'s entry point with its signature, or None."""
-    lib = native.load("bf16_linear")
+def _linear_kernels() -> dict[torch.dtype, object]:
+    """``audiogen/native/linear.c``'s entry points by dtype ({} when it did not build)."""
+    lib = native.load("linear")
     if lib is None:
-        return None
-    fn = lib.linear_bf16
+        return {}
+    kernels = {}
     ptr, i64 = ctypes.c_void_p, ctypes.c_int64
-    fn.argtypes = [ptr, i64, ptr, ptr, ptr, i64, i64, i64]
-    fn.restype = ctypes.c_int
-    return fn
+    for dtype, name in ((torch.bfloat16, "linear_bf16"), (torch.float32, "linear_f32")):
+        fn = getattr(lib, name)
+        fn.argtypes = [ptr, i64, ptr, ptr, ptr, i64, i64, i64]
+        fn.restype = ctypes.c_int
+        kernels[dtype] = fn
+    return kernels
 
 
-def linear_bf16_few_rows(
+def linear_few_rows(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 ) -> torch.Tensor | None:
-    """``F.linear`` for bf16 CPU ``x`` ``[rows, in]`` with few rows, by the compiled kernel.
+    """``F.linear`` for a CPU ``x`` ``[rows, in]`` with few rows, by the compiled kernel.
 
-    The same arithmetic as torch's bf16 linear (fp32 products and sums, one rounding to
-    bf16), 3.5-5x faster on a 2-core AVX2 CPU for 2-8 rows, where torch converts the whole
-    weight matrix on every call. None when the kernel is unavailable or the layout does not
-    fit it (the caller then uses ``F.linear``).
+    bf16 or fp32 operands of one dtype; products and sums in fp32 (bf16: one rounding of
+    the result, torch's bf16 arithmetic). Only the summation order differs from
+    ``F.linear``. None when the kernel is unavailable or the layout does not fit it (the
+    caller then uses torch).
     """
-    fn = _bf16_kernel()
+    fn = _linear_kernels().get(x.dtype)
     if (
         fn is None
         or x.dim() != 2
         or x.stride(1) != 1
+        or weight.dtype != x.dtype
         or not weight.is_contiguous()
-        or (bias is not None and (bias.dtype != torch.bfloat16 or not bias.is_contiguous()))
+        or (bias is not None and (bias.dtype != x.dtype or not bias.is_contiguous()))
     ):
         return None
     rows, n_in = x.shape
     n_out = weight.shape[0]
-    out = torch.empty(rows, n_out, dtype=torch.bfloat16)
+    out = torch.empty(rows, n_out, dtype=x.dtype)
     b = bias.data_ptr() if bias is not None else None
     if fn(x.data_ptr(), x.stride(0), weight.data_ptr(), b, out.data_ptr(), rows, n_out, n_in):
-        raise MemoryError(f"linear_bf16: no scratch for {rows} x {n_in} floats")
+        raise MemoryError(f"linear_few_rows: no scratch for {rows} x {n_in} floats")
     return out
 
 
@@ -70,26 +74,24 @@ class Linear(nn.Linear):
     """``nn.Linear`` (same parameters and state dict) with faster CPU products for few rows
     (a decode step's rows are 2 x batch).
 
-    fp32 runs as ``(W @ x.T).T``: the same sums, but MKL's GEMM is much faster in that layout
-    for a skinny operand. Measured on a 2-core AVX2 EPYC, ``[2, 1024] x [1024, 4096]``:
-    1.0-1.4 ms against 1.8-2.1 ms through ``F.linear``; ``[8, 4096] x [4096, 1024]``: 2.0 vs
-    3.1 ms. bf16 runs through :func:`linear_bf16_few_rows` (0.23 vs 0.83 ms and 0.56 vs
-    3.1 ms on those shapes, bitwise equal to ``F.linear`` there). Other dtypes, devices and
-    row counts use ``F.linear``.
+    bf16 and fp32 run through :func:`linear_few_rows`, a compiled loop that reads each weight
+    once for every pair of rows. Measured on a 2-core AVX2 EPYC, ``[2, 1024] x [1024, 4096]``:
+    bf16 0.23-0.48 ms against 0.83-1.6 ms through ``F.linear``; fp32 0.45 ms against 2.8 ms
+    (``F.linear``) and 1.3 ms (``(W @ x.T).T``, MKL's faster layout for a skinny operand,
+    which fp32 falls back to without the kernel or when autograd needs a graph). Other
+    dtypes, devices and row counts use ``F.linear``.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.numel() // self.in_features
         if rows > SKINNY_MAX_ROWS or x.device.type != "cpu" or x.dtype != self.weight.dtype:
             return F.linear(x, self.weight, self.bias)
-        if x.dtype == torch.bfloat16 and not (
-            torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
-        ):  # the kernel has no backward
-            out = linear_bf16_few_rows(x.reshape(rows, self.in_features), self.weight, self.bias)
+        flat = x.reshape(rows, self.in_features)
+        if not (torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)):
+            out = linear_few_rows(flat, self.weight, self.bias)  # no backward: inference only
             if out is not None:
                 return out.reshape(*x.shape[:-1], self.out_features)
-        elif x.dtype == torch.float32:
-            flat = x.reshape(rows, self.in_features)
+        if x.dtype == torch.float32:
             # contiguous: callers view the output as heads, and SDPA takes its slow path
             # for keys whose last dimension is strided
             out = torch.mm(self.weight, flat.t()).t().contiguous()
