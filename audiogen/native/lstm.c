@@ -1,0 +1,201 @@
+/* The recurrence of a one-layer LSTM for inference, all time steps in one call.
+ *
+ * The input projection (x @ W_ih.T + b_ih + b_hh for every step) is one large matrix
+ * product that torch does well, so the caller passes it in; this loop does what remains:
+ * per step, the recurrent product W_hh @ h (4H x H, read from memory every step: it is
+ * the cost) and the gates, c = f * c + i * g, h = o * tanh(c), in torch's gate order
+ * (i, f, g, o). Threads split the hidden units; each computes all four gates of its units
+ * (rows j, H + j, 2H + j, 3H + j), so the cell update needs no exchange, and one barrier
+ * per step publishes h. fp32 throughout; only the summation order differs from torch's.
+ * The macros below are instantiated for fp32 weights (SUF f32, W float).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define HAVE_AVX2 1
+#else
+#define HAVE_AVX2 0
+#endif
+
+static inline float load1_f32(const float *p) { return *p; }
+#if HAVE_AVX2
+static inline __m256 load8_f32(const float *p) { return _mm256_loadu_ps(p); }
+static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_hadd_ps(s, s);
+    s = _mm_hadd_ps(s, s);
+    return _mm_cvtss_f32(s);
+}
+#endif
+
+static inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+#if HAVE_AVX2
+/* exp for 8 floats: x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two for the
+ * reduction), e^r by its degree-6 Taylor polynomial (relative error < 3e-7 there),
+ * times 2^n built in the exponent bits. Inputs are clamped to [-87, 88], where e^x and
+ * 2^n stay normal floats; that only matters for gates already saturated at 0 or 1. */
+static inline __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static inline __m256 sigmoid8(__m256 x) {
+    __m256 one = _mm256_set1_ps(1.0f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+/* tanh(x) = sign(x) (1 - e^(-2|x|)) / (1 + e^(-2|x|)): no cancellation for large |x|,
+ * and for small |x| the relative error stays that of exp8 times a factor near 1. */
+static inline __m256 tanh8(__m256 x) {
+    __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0f));
+    __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    __m256 e = exp8(_mm256_mul_ps(ax, _mm256_set1_ps(-2.0f)));
+    __m256 one = _mm256_set1_ps(1.0f);
+    __m256 t = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
+    return _mm256_or_ps(t, sign);
+}
+#endif
+
+/* dot4_SUF: g[i][j] = sum_k w_i[k] * h_j[k] for the four gate rows w0..w3 of one unit and
+ * nh (1 or 2) hidden-state rows: 8 independent FMA chains either way (two per row when
+ * nh is 1, to hide the FMA latency). */
+#if HAVE_AVX2
+#define DOT4_AVX2(SUF)                                                                   \
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                         \
+    __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;                                           \
+    if (nh == 2) {                                                                       \
+        for (; k + 8 <= H; k += 8) {                                                     \
+            __m256 u = _mm256_loadu_ps(h0 + k), v = _mm256_loadu_ps(h1 + k);             \
+            __m256 x0 = load8_##SUF(w0 + k), x1 = load8_##SUF(w1 + k);                   \
+            __m256 x2 = load8_##SUF(w2 + k), x3 = load8_##SUF(w3 + k);                   \
+            a0 = _mm256_fmadd_ps(x0, u, a0), b0 = _mm256_fmadd_ps(x0, v, b0);            \
+            a1 = _mm256_fmadd_ps(x1, u, a1), b1 = _mm256_fmadd_ps(x1, v, b1);            \
+            a2 = _mm256_fmadd_ps(x2, u, a2), b2 = _mm256_fmadd_ps(x2, v, b2);            \
+            a3 = _mm256_fmadd_ps(x3, u, a3), b3 = _mm256_fmadd_ps(x3, v, b3);            \
+        }                                                                                \
+        g[0][0] = hsum(a0), g[1][0] = hsum(a1), g[2][0] = hsum(a2), g[3][0] = hsum(a3);  \
+        g[0][1] = hsum(b0), g[1][1] = hsum(b1), g[2][1] = hsum(b2), g[3][1] = hsum(b3);  \
+    } else {                                                                             \
+        for (; k + 16 <= H; k += 16) {                                                   \
+            __m256 u = _mm256_loadu_ps(h0 + k), v = _mm256_loadu_ps(h0 + k + 8);         \
+            a0 = _mm256_fmadd_ps(load8_##SUF(w0 + k), u, a0);                             \
+            a1 = _mm256_fmadd_ps(load8_##SUF(w1 + k), u, a1);                             \
+            a2 = _mm256_fmadd_ps(load8_##SUF(w2 + k), u, a2);                             \
+            a3 = _mm256_fmadd_ps(load8_##SUF(w3 + k), u, a3);                             \
+            b0 = _mm256_fmadd_ps(load8_##SUF(w0 + k + 8), v, b0);                         \
+            b1 = _mm256_fmadd_ps(load8_##SUF(w1 + k + 8), v, b1);                         \
+            b2 = _mm256_fmadd_ps(load8_##SUF(w2 + k + 8), v, b2);                         \
+            b3 = _mm256_fmadd_ps(load8_##SUF(w3 + k + 8), v, b3);                         \
+        }                                                                                \
+        g[0][0] = hsum(_mm256_add_ps(a0, b0)), g[1][0] = hsum(_mm256_add_ps(a1, b1));    \
+        g[2][0] = hsum(_mm256_add_ps(a2, b2)), g[3][0] = hsum(_mm256_add_ps(a3, b3));    \
+    }
+#else
+#define DOT4_AVX2(SUF)
+#endif
+
+#define DEFINE_DOT4(SUF, W)                                                              \
+    static inline void dot4_##SUF(const W *w0, const W *w1, const W *w2, const W *w3,    \
+                                  const float *h0, const float *h1, int nh, int64_t H,   \
+                                  float g[4][2]) {                                       \
+        int64_t k = 0;                                                                   \
+        for (int i = 0; i < 4; i++) g[i][0] = g[i][1] = 0.0f;                            \
+        DOT4_AVX2(SUF)                                                                   \
+        for (; k < H; k++) /* the tail, or everything without AVX2 */                    \
+            for (int j = 0; j < nh; j++) {                                               \
+                float hk = (j ? h1 : h0)[k];                                             \
+                g[0][j] += load1_##SUF(w0 + k) * hk, g[1][j] += load1_##SUF(w1 + k) * hk; \
+                g[2][j] += load1_##SUF(w2 + k) * hk, g[3][j] += load1_##SUF(w3 + k) * hk; \
+            }                                                                            \
+    }
+
+/* Gates to states for units [j, j + n) of one batch row: q holds the four recurrent
+ * sums (i, f, g, o) of each unit, n apart; p the step's input projection; c and hn that
+ * row's cell and new hidden state. Eight units at a time with AVX2. */
+static void cell_update(const float *q, const float *p, float *c, float *hn, int64_t j,
+                        int n, int64_t H) {
+    int u = 0;
+#if HAVE_AVX2
+    for (; u + 8 <= n; u += 8) {
+        int64_t x = j + u;
+        __m256 ig = sigmoid8(_mm256_add_ps(_mm256_loadu_ps(q + u), _mm256_loadu_ps(p + x)));
+        __m256 fg = sigmoid8(
+            _mm256_add_ps(_mm256_loadu_ps(q + n + u), _mm256_loadu_ps(p + H + x)));
+        __m256 gg = tanh8(
+            _mm256_add_ps(_mm256_loadu_ps(q + 2 * n + u), _mm256_loadu_ps(p + 2 * H + x)));
+        __m256 og = sigmoid8(
+            _mm256_add_ps(_mm256_loadu_ps(q + 3 * n + u), _mm256_loadu_ps(p + 3 * H + x)));
+        __m256 cn = _mm256_fmadd_ps(fg, _mm256_loadu_ps(c + x), _mm256_mul_ps(ig, gg));
+        _mm256_storeu_ps(c + x, cn);
+        _mm256_storeu_ps(hn + x, _mm256_mul_ps(og, tanh8(cn)));
+    }
+#endif
+    for (; u < n; u++) {
+        int64_t x = j + u;
+        float ig = sigmoid(q[u] + p[x]), fg = sigmoid(q[n + u] + p[H + x]);
+        float gg = tanhf(q[2 * n + u] + p[2 * H + x]), og = sigmoid(q[3 * n + u] + p[3 * H + x]);
+        float cn = fg * c[x] + ig * gg;
+        c[x] = cn;
+        hn[x] = og * tanhf(cn);
+    }
+}
+
+#define UNITS 8 /* hidden units per work item: one vector of gate activations */
+
+/* lstm_SUF: pre [T, B, 4H] (input projection plus both biases), w_hh [4H, H], h0 and c0
+ * [B, H] (c0 is updated in place to the final cell state), out [T, B, H] (the hidden
+ * states; the last one is the final h). Returns 0, or -1 when B is over 64. */
+#define DEFINE_LSTM(SUF, W)                                                              \
+    DEFINE_DOT4(SUF, W)                                                                  \
+    int lstm_##SUF(const float *pre, const W *w_hh, const float *h0, float *c, float *out, \
+                   int64_t T, int64_t B, int64_t H) {                                    \
+        if (B > 64) return -1;                                                           \
+        int64_t blocks = (H + UNITS - 1) / UNITS;                                        \
+        _Pragma("omp parallel")                                                          \
+        {                                                                                \
+            float q[64][4 * UNITS]; /* recurrent sums: [row][gate * n + unit] */         \
+            for (int64_t t = 0; t < T; t++) {                                            \
+                const float *hprev = t == 0 ? h0 : out + (t - 1) * B * H;                \
+                float *hnext = out + t * B * H;                                          \
+                _Pragma("omp for schedule(static)")                                      \
+                for (int64_t blk = 0; blk < blocks; blk++) {                             \
+                    int64_t j0 = blk * UNITS;                                            \
+                    int n = H - j0 < UNITS ? (int)(H - j0) : UNITS;                      \
+                    for (int u = 0; u < n; u++) {                                        \
+                        int64_t j = j0 + u;                                              \
+                        const W *w0 = w_hh + j * H, *w1 = w_hh + (H + j) * H;            \
+                        const W *w2 = w_hh + (2 * H + j) * H, *w3 = w_hh + (3 * H + j) * H; \
+                        for (int64_t b = 0; b < B; b += 2) {                             \
+                            int nh = B - b < 2 ? 1 : 2;                                  \
+                            float g[4][2];                                               \
+                            dot4_##SUF(w0, w1, w2, w3, hprev + b * H,                    \
+                                       hprev + (b + nh - 1) * H, nh, H, g);              \
+                            for (int r = 0; r < nh; r++)                                 \
+                                for (int i = 0; i < 4; i++) q[b + r][i * n + u] = g[i][r]; \
+                        }                                                                \
+                    }                                                                    \
+                    for (int64_t b = 0; b < B; b++)                                      \
+                        cell_update(q[b], pre + (t * B + b) * 4 * H, c + b * H,          \
+                                    hnext + b * H, j0, n, H);                            \
+                }                                                                        \
+            }                                                                            \
+        }                                                                                \
+        return 0;                                                                        \
+    }
+
+DEFINE_LSTM(f32, float)
