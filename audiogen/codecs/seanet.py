@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from audiogen.codecs.conv import NORMS, SLSTM, SConv1d, SConvTranspose1d
+from audiogen.codecs.conv import ELU, NORMS, SLSTM, SConv1d, SConvTranspose1d
 
 __all__ = ["NORMS", "ResnetBlock", "SEANetDecoder", "SEANetEncoder", "SLSTM", "SConv1d"]
 
@@ -41,9 +41,9 @@ class ResnetBlock(nn.Module):
         conv_args = dict(causal=causal, norm=norm, pad_mode=pad_mode)
         self.block = nn.ModuleList(
             [
-                nn.ELU(),
+                ELU(),
                 SConv1d(dim, hidden, kernel_size, dilation=dilation, **conv_args),
-                nn.ELU(),
+                ELU(),
                 SConv1d(hidden, dim, 1, **conv_args),
             ]
         )
@@ -101,11 +101,11 @@ class SEANetEncoder(nn.Module):
                         **conv_args,
                     )
                 )
-            layers += [nn.ELU(), SConv1d(width, width * 2, ratio * 2, stride=ratio, **conv_args)]
+            layers += [ELU(), SConv1d(width, width * 2, ratio * 2, stride=ratio, **conv_args)]
             width *= 2
         if lstm_layers:
             layers.append(SLSTM(width, num_layers=lstm_layers))
-        layers += [nn.ELU(), SConv1d(width, dimension, last_kernel_size, **conv_args)]
+        layers += [ELU(), SConv1d(width, dimension, last_kernel_size, **conv_args)]
         self.layers = nn.ModuleList(layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -154,7 +154,7 @@ class SEANetDecoder(nn.Module):
                 norm=norm,
                 trim_right_ratio=trim_right_ratio,
             )
-            layers += [nn.ELU(), up]
+            layers += [ELU(), up]
             width //= 2
             for j in range(n_residual_layers):
                 layers.append(
@@ -167,7 +167,7 @@ class SEANetDecoder(nn.Module):
                         **conv_args,
                     )
                 )
-        layers += [nn.ELU(), SConv1d(width, channels, last_kernel_size, **conv_args)]
+        layers += [ELU(), SConv1d(width, channels, last_kernel_size, **conv_args)]
         self.layers = nn.ModuleList(layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

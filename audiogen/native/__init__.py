@@ -1,19 +1,22 @@
 """Small C kernels compiled on first use with the system C compiler and called via ctypes.
 
 Some hot loops cannot reach memory speed as a chain of torch ops (each op reads and writes
-its whole operand): the stochastic-rounding AdamW step on bf16 parameters, and products of
-bf16 weights with a few rows of activations. Each such loop is a short, dependency-free C
-file beside this module. ``load(name)`` compiles ``name.c`` once per source, compiler and
-CPU (``cc -O3 -march=native -fopenmp``, under ``$AUDIOGEN_CACHE`` or
-``~/.cache/audiogen/native``; about a second) and returns the ``ctypes.CDLL``, or ``None``
-when there is no compiler, the build fails, the platform is not Linux/macOS, or
-``AUDIOGEN_NATIVE=0``. Callers then take their pure-torch path, which computes the same
-thing more slowly. OpenMP comes from the ``libgomp.so.1`` torch has already loaded, so the
-kernels share torch's thread pool and follow ``torch.get_num_threads()``.
+its whole operand, or the work is split into many tiny ops): the stochastic-rounding AdamW
+step on bf16 parameters (``sr_adamw.c``), products of weights with the few activation rows
+of a decode step (``linear.c``), the LSTM recurrence of a codec (``lstm.c``) and ELU at
+audio rate (``pointwise.c``). Each is a short, dependency-free C file beside this module,
+with shared vector math in ``vmath.h``. ``load(name)`` compiles ``name.c`` once per
+source (headers included), compiler and CPU (``cc -O3 -march=native -fopenmp``, under
+``$AUDIOGEN_CACHE`` or ``~/.cache/audiogen/native``; a second or two) and returns the
+``ctypes.CDLL``, or ``None`` when there is no compiler, the build fails, the platform is
+not Linux/macOS, or ``AUDIOGEN_NATIVE=0``. Callers then take their pure-torch path, which
+computes the same thing more slowly. OpenMP comes from the ``libgomp.so.1`` torch has
+already loaded, so the kernels share torch's thread pool and follow
+``torch.get_num_threads()``.
 
-No torch headers are involved (a torch C++ extension takes a minute to build); kernels take
-raw pointers (``tensor.data_ptr()``) and sizes, and callers check dtype, device and
-contiguity before calling.
+No torch headers are involved (a torch C++ extension takes a minute to build): kernels take
+raw pointers (``tensor.data_ptr()``) and sizes, and their callers check dtype, device,
+contiguity and autograd before calling.
 """
 
 from __future__ import annotations
@@ -65,8 +68,9 @@ def _compiler() -> str | None:
 
 def _build(name: str, source: Path, cc: str) -> Path:
     version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
+    headers = [h.read_text() for h in sorted(source.parent.glob("*.h"))]  # included by sources
     digest = hashlib.sha256(
-        "\0".join([source.read_text(), version, _cpu_key(), " ".join(_FLAGS)]).encode()
+        "\0".join([source.read_text(), *headers, version, _cpu_key(), " ".join(_FLAGS)]).encode()
     ).hexdigest()[:16]
     out = cache_dir() / f"{name}-{digest}.so"
     if out.exists():

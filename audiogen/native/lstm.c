@@ -12,12 +12,8 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#define HAVE_AVX2 1
-#else
-#define HAVE_AVX2 0
-#endif
+
+#include "vmath.h"
 
 static inline float load1_f32(const float *p) { return *p; }
 #if HAVE_AVX2
@@ -33,34 +29,13 @@ static inline float hsum(__m256 v) {
 static inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 #if HAVE_AVX2
-/* exp for 8 floats: x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two for the
- * reduction), e^r by its degree-6 Taylor polynomial (relative error < 3e-7 there),
- * times 2^n built in the exponent bits. Inputs are clamped to [-87, 88], where e^x and
- * 2^n stay normal floats; that only matters for gates already saturated at 0 or 1. */
-static inline __m256 exp8(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
 static inline __m256 sigmoid8(__m256 x) {
     __m256 one = _mm256_set1_ps(1.0f);
     return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
 }
 
-/* tanh(x) = sign(x) (1 - e^(-2|x|)) / (1 + e^(-2|x|)): no cancellation for large |x|,
- * and for small |x| the relative error stays that of exp8 times a factor near 1. */
+/* tanh(x) = sign(x) (1 - e^(-2|x|)) / (1 + e^(-2|x|)), exact in sign and saturation;
+ * absolute error below 3e-7 (for tiny |x| the relative error grows: 1 - e cancels). */
 static inline __m256 tanh8(__m256 x) {
     __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0f));
     __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
