@@ -11,21 +11,26 @@
 
 #define BLOCK 16384
 
-/* y = x if x > 0 else alpha * (e^x - 1), for n floats; y may be x (in place). Absolute
- * error below 3e-7 * max(1, alpha) on the negative side, exact on the positive side. */
-void elu_f32(const float *x, float *y, int64_t n, float alpha) {
-    int64_t blocks = (n + BLOCK - 1) / BLOCK;
+/* y = x if x > 0 else alpha * (e^x - 1) for `rows` rows of n floats, rows ldx (x) and ldy
+ * (y) floats apart; y may be x (in place). Absolute error below 3e-7 * max(1, alpha) on
+ * the negative side, exact on the positive side. */
+void elu_f32(const float *x, int64_t ldx, float *y, int64_t ldy, int64_t rows, int64_t n,
+             float alpha) {
+    int64_t per_row = (n + BLOCK - 1) / BLOCK;
 #pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < blocks; b++) {
-        int64_t i = b * BLOCK, end = i + BLOCK < n ? i + BLOCK : n;
+    for (int64_t item = 0; item < rows * per_row; item++) {
+        int64_t r = item / per_row, i = (item % per_row) * BLOCK;
+        int64_t end = i + BLOCK < n ? i + BLOCK : n;
+        const float *xr = x + r * ldx;
+        float *yr = y + r * ldy;
 #if HAVE_AVX2
         __m256 a = _mm256_set1_ps(alpha), one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
         for (; i + 8 <= end; i += 8) {
-            __m256 v = _mm256_loadu_ps(x + i);
+            __m256 v = _mm256_loadu_ps(xr + i);
             __m256 neg = _mm256_mul_ps(a, _mm256_sub_ps(exp8(_mm256_min_ps(v, zero)), one));
-            _mm256_storeu_ps(y + i, _mm256_blendv_ps(neg, v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ)));
+            _mm256_storeu_ps(yr + i, _mm256_blendv_ps(neg, v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ)));
         }
 #endif
-        for (; i < end; i++) y[i] = x[i] > 0.0f ? x[i] : alpha * expm1f(x[i]);
+        for (; i < end; i++) yr[i] = xr[i] > 0.0f ? xr[i] : alpha * expm1f(xr[i]);
     }
 }
