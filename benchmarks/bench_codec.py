@@ -11,12 +11,14 @@ between implementations that give the same output. Prints a table and writes JSO
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import statistics
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -49,7 +51,30 @@ def _timed(fn: Callable[[], object], device: str) -> tuple[float, float, object]
     return time.perf_counter() - t0, time.process_time() - c0, out
 
 
-def _compare(name, peer_fn, ours, x, repeats, device, sample_rate) -> dict:
+def _bf16_difference(ours, x, codes, repeats: int, device: str) -> dict:
+    """audiogen's codec cast to bf16 against itself in fp32: time, codes, SI-SDR.
+
+    The decodes compared share the fp32 codes, so the SI-SDR is the decoder's bf16 error;
+    the codes row is the encoder's (how many bf16 codes equal the fp32 ones)."""
+    from audiogen.eval.metrics import si_sdr
+
+    low = copy.deepcopy(ours).to(torch.bfloat16)
+    xb = x.to(torch.bfloat16)
+    with torch.inference_mode():
+        times = []
+        for _ in range(max(1, min(repeats, 2))):
+            seconds, _, low_codes = _timed(lambda: low.encode(xb), device)
+            times.append(seconds + _timed(partial(low.decode, low_codes), device)[0])
+        ref = ours.decode(codes).float().flatten()
+        got = low.decode(codes).float().flatten()
+    return {
+        "bf16_s": min(times),
+        "bf16_codes_equal_fraction": float((low_codes == codes).float().mean()),
+        "bf16_vs_fp32_decode_si_sdr_db": float(si_sdr(ref, got)),
+    }
+
+
+def _compare(name, peer_fn, ours, x, repeats, device, sample_rate, bf16=False) -> dict:
     def ours_fn():
         return ours.decode(ours.encode(x))
 
@@ -66,9 +91,11 @@ def _compare(name, peer_fn, ours, x, repeats, device, sample_rate) -> dict:
         c_peer.append(cp)
         c_ours.append(co)
         ratios.append(tp / to)
-    codes = ours.encode(x)
+    with torch.inference_mode():
+        codes = ours.encode(x)
     seconds = x.shape[-1] / sample_rate
-    return {
+    extra = _bf16_difference(ours, x, codes, repeats, device) if bf16 else {}
+    return extra | {
         "peer": name,
         "audio_seconds": seconds,
         "peer_s": min(t_peer),
@@ -87,7 +114,7 @@ def _compare(name, peer_fn, ours, x, repeats, device, sample_rate) -> dict:
     }
 
 
-def bench_encodec(seconds: float, repeats: int, device: str) -> dict:
+def bench_encodec(seconds: float, repeats: int, device: str, bf16: bool = False) -> dict:
     from encodec import EncodecModel
 
     peer = EncodecModel.encodec_model_24khz(pretrained=False)
@@ -104,10 +131,10 @@ def bench_encodec(seconds: float, repeats: int, device: str) -> dict:
         frames = peer.encode(x)
         return torch.cat([c for c, _ in frames], -1), peer.decode(frames)
 
-    return _compare("encodec 24 kHz, 6 kbps", peer_fn, ours, x, repeats, device, 24_000)
+    return _compare("encodec 24 kHz, 6 kbps", peer_fn, ours, x, repeats, device, 24_000, bf16)
 
 
-def bench_hf(seconds: float, repeats: int, device: str) -> dict:
+def bench_hf(seconds: float, repeats: int, device: str, bf16: bool = False) -> dict:
     import transformers
 
     config = transformers.EncodecConfig(
@@ -134,7 +161,7 @@ def bench_hf(seconds: float, repeats: int, device: str) -> dict:
         audio = peer.decode(out.audio_codes, out.audio_scales, return_dict=True).audio_values
         return out.audio_codes[0], audio
 
-    return _compare("HF EnCodec 32 kHz", peer_fn, ours, x, repeats, device, 32_000)
+    return _compare("HF EnCodec 32 kHz", peer_fn, ours, x, repeats, device, 32_000, bf16)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         help="keep: glibc keeps freed memory (what the audiogen command sets); applies to "
         "both sides, since they share the process",
     )
+    p.add_argument(
+        "--bf16",
+        action="store_true",
+        help="also time audiogen's codec cast to bf16 and report its difference from fp32 "
+        "(codes equal, SI-SDR of the decodes); slow on CPUs without native bf16",
+    )
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/bench_codec.json"))
     args = p.parse_args(argv)
     if args.malloc == "keep":
@@ -165,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for peer in args.peers.split(","):
         fn = {"encodec": bench_encodec, "hf": bench_hf}[peer.strip()]
-        results.append(fn(args.seconds, args.repeats, args.device))
+        results.append(fn(args.seconds, args.repeats, args.device, args.bf16))
     report = {
         "device": args.device,
         "threads": torch.get_num_threads(),
@@ -184,6 +217,13 @@ def main(argv: list[str] | None = None) -> int:
             f"codes equal: {r['codes_equal']}, "
             f"max |diff| {r['max_abs_diff']:.1e}"
         )
+        if "bf16_s" in r:
+            print(
+                f"{'':24} audiogen bf16 {r['bf16_s']:.3f} s "
+                f"({r['audiogen_s'] / r['bf16_s']:.2f}x its fp32), codes equal to fp32: "
+                f"{r['bf16_codes_equal_fraction']:.1%}, decode SI-SDR vs fp32: "
+                f"{r['bf16_vs_fp32_decode_si_sdr_db']:.1f} dB"
+            )
     print("times are the best run; ratio = median over runs of peer time / audiogen time")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
