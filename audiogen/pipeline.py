@@ -70,9 +70,10 @@ def default_precision(device: torch.device) -> str:
     step is bound by reading the weights, so the LM gets fp16 weights where torch has fbgemm
     (x86), int8 weights elsewhere (:mod:`audiogen.lm.quant`; fp32 activations, norms,
     attention and cache in both). Measured on a 2-core AVX2 EPYC (README, Benchmarks),
-    MusicGen-small's decoder at batch 1: fp16 weights 47-52 ms per step, int8 58-73, fp32
-    155-231, bf16 116-117; over 50 greedy frames fp16 weights give the fp32 tokens (mean logit
-    error 3e-4), int8 93.5% of them, bf16 92.0%.
+    MusicGen-small's decoder at batch 1: fp16 weights 43-65 ms per step, int8 68-74, bf16
+    55-74, fp32 90 (bf16 and fp32 through audiogen's compiled few-row products); over 50
+    greedy frames fp16 weights give the fp32 tokens (mean logit error 3e-4), int8 and bf16
+    93.5% of them.
     ``dtype="fp32"`` gives the reference output. A rule on CPU features, not a timing at
     load, so a seed gives the same output on every run.
     """
