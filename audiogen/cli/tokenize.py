@@ -22,6 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default=None, help="only items of this split")
     p.add_argument("--device", default="cpu")
     p.add_argument("--shard-frames", type=int, default=1 << 18, help="frames per shard file")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        help="items encoded together, shortest first (for GPUs; default 1). Each is padded "
+        "to the longest of its batch, so its last frames can differ from unbatched codes",
+    )
     p.set_defaults(func=run)
 
 
@@ -33,7 +40,16 @@ def run(args: argparse.Namespace) -> int:
     items = read_manifest(args.manifest)
     if args.split:
         items = [it for it in items if it.split == args.split]
+    from audiogen.errors import UserError
+
+    if args.batch < 1:
+        raise UserError(f"--batch must be at least 1, got {args.batch}")
     codec = Codec.load(args.codec, device=args.device).prepare_for_inference()
+    if args.batch > 1 and codec.config.normalize:
+        raise UserError(
+            f"{args.codec}: this codec normalises each segment's loudness, which padding for "
+            "--batch would change; use --batch 1"
+        )
     codec.set_bandwidth(args.bandwidth)
     report = tokenize_manifest(
         items,
@@ -41,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         meta=TokenMeta.of(codec),
         shard_frames=args.shard_frames,
+        batch_size=args.batch,
     )
     print(
         f"tokenized {report.done} items ({report.frames} frames), {report.resumed} already done, "
