@@ -4,12 +4,13 @@ A decode step multiplies 2 x batch rows (the two CFG branches) by every weight m
 LM, so on a CPU it is bound by reading the weights. Two weight formats, both with fp32
 activations, residual stream, norms, attention and KV cache:
 
-- ``fp16``: fp16 weights in fbgemm's packed layout (``quantized.linear_dynamic_fp16``: the
-  weights are widened to fp32 in registers, the product and its sums are fp32). Measured on
-  this project's 2-core AVX2 machine, a ``[M, 1024] x [1024, 4096]`` product: 0.16 ms at 2
-  rows, 0.43 ms at 8, 13 ms at 256 (fp32: 1.22, 2.25, 16 ms; int8 below: 0.27, 0.78, 29 ms),
-  with a relative error of 2e-4 (the fp16 rounding of the weights). The default on x86
-  CPUs without native bf16 (``audiogen.pipeline.default_precision``).
+- ``fp16``: fp16 weights, widened to fp32 in registers (the product and its sums are fp32),
+  through audiogen's compiled kernel for up to 2 rows and fbgemm's
+  ``quantized.linear_dynamic_fp16`` beyond (:class:`Fp16Linear`). Measured on this
+  project's 2-core AVX2 machine, a ``[M, 1024] x [1024, 4096]`` product through fbgemm:
+  0.16 ms at 2 rows, 0.43 ms at 8, 13 ms at 256 (fp32: 1.22, 2.25, 16 ms; int8 below:
+  0.27, 0.78, 29 ms), with a relative error of 2e-4 (the fp16 rounding of the weights).
+  The default on x86 CPUs without native bf16 (``audiogen.pipeline.default_precision``).
 - ``int8``: per-output-channel symmetric int8 (``w ~= q * scale``, ``q`` in [-127, 127])
   through ``aten._weight_int8pack_mm`` (bf16 activations for the product only) up to
   :data:`INT8_KERNEL_MAX_ROWS` rows, dequantized float GEMM beyond. Half the bytes of fp16,
@@ -22,6 +23,7 @@ On other devices every product runs in float from the stored weights: correct bu
 from __future__ import annotations
 
 import copy
+import ctypes
 import functools
 
 import torch
@@ -84,20 +86,60 @@ def fp16_weights_available() -> bool:
     return True
 
 
-class Fp16Linear(nn.Module):
-    """``y = x @ W.T`` without bias, ``W`` stored as fp16 in fbgemm's packed layout (CPU).
+#: Rows up to which :class:`Fp16Linear` uses audiogen's compiled kernel rather than fbgemm
+#: (measured on a 2-core AVX2 CPU: faster at 2 rows for every shape, slower at 8).
+FP16_NATIVE_MAX_ROWS = 2
 
-    The packed weights are not a tensor: ``state_dict`` is empty and the module stays on
-    the CPU; :meth:`weight` unpacks them (fp32) for other devices and dtypes."""
+
+@functools.cache
+def _f16_kernel():
+    """``audiogen/native/linear.c``'s packed-fp16 product with its signature, or None."""
+    from audiogen import native
+
+    lib = native.load("linear")
+    if lib is None:
+        return None
+    fn = lib.linear_f16_packed
+    ptr, i64 = ctypes.c_void_p, ctypes.c_int64
+    fn.argtypes = [ptr, i64, ptr, ptr, i64, i64, i64]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _pack_f16(weight: torch.Tensor) -> torch.Tensor:
+    """fp16 ``[N, K]`` -> ``[N/4, K/8, 4, 8]``: the native kernel's streaming layout."""
+    n, k = weight.shape
+    return weight.half().view(n // 4, 4, k // 8, 8).permute(0, 2, 1, 3).contiguous()
+
+
+def _unpack_f16(packed: torch.Tensor) -> torch.Tensor:
+    blocks, chunks, _, _ = packed.shape
+    return packed.permute(0, 2, 1, 3).reshape(blocks * 4, chunks * 8)
+
+
+class Fp16Linear(nn.Module):
+    """``y = x @ W.T`` without bias, ``W`` stored as fp16 (CPU), fp32 products and sums.
+
+    Two kernels: for up to :data:`FP16_NATIVE_MAX_ROWS` rows (a batch-1 decode step with
+    CFG), audiogen's compiled one (``audiogen/native/linear.c``) on the weights in its
+    streaming layout (2-4x fbgemm's speed for the small matrices of a small model, 1.15x for
+    MusicGen-small's); for more rows, fbgemm's ``quantized.linear_dynamic_fp16`` on its own
+    packed copy, made at the first such call. The weights are not in ``state_dict``; the
+    module stays on the CPU; :meth:`weight` gives them widened to fp32 for other devices and
+    dtypes."""
 
     def __init__(self, weight: torch.Tensor) -> None:
         super().__init__()
         if not fp16_weights_available():
             raise RuntimeError("fp16 weights need torch's fbgemm kernels (x86 CPU builds)")
         self.out_features, self.in_features = weight.shape
-        self._packed = torch.ops.quantized.linear_prepack_fp16(
-            weight.detach().float().cpu().contiguous(), None
-        )
+        w = weight.detach().float().cpu().contiguous()
+        self._fbgemm = None
+        self._native = None
+        if _f16_kernel() is not None and self.out_features % 4 == 0 and self.in_features % 8 == 0:
+            self._native = _pack_f16(w)
+        else:
+            self._fbgemm = torch.ops.quantized.linear_prepack_fp16(w, None)
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> Fp16Linear:
@@ -107,12 +149,24 @@ class Fp16Linear(nn.Module):
 
     def weight(self) -> torch.Tensor:
         """The stored weights, widened to fp32 ``[N, K]``."""
-        return torch.ops.quantized.linear_unpack_fp16(self._packed)[0]
+        if self._native is not None:
+            return _unpack_f16(self._native).float()
+        return torch.ops.quantized.linear_unpack_fp16(self._fbgemm)[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type == "cpu" and x.dtype == torch.float32:
-            return torch.ops.quantized.linear_dynamic_fp16(x, self._packed)
-        return F.linear(x, self.weight().to(device=x.device, dtype=x.dtype))
+        if x.device.type != "cpu" or x.dtype != torch.float32:
+            return F.linear(x, self.weight().to(device=x.device, dtype=x.dtype))
+        rows = x.numel() // self.in_features
+        if self._native is not None and rows <= FP16_NATIVE_MAX_ROWS:
+            flat = x.reshape(rows, self.in_features)
+            if flat.stride(1) == 1:
+                out = torch.empty(rows, self.out_features)
+                args = (flat.data_ptr(), flat.stride(0), self._native.data_ptr(), out.data_ptr())
+                if _f16_kernel()(*args, rows, self.out_features, self.in_features) == 0:
+                    return out.view(*x.shape[:-1], self.out_features)
+        if self._fbgemm is None:
+            self._fbgemm = torch.ops.quantized.linear_prepack_fp16(self.weight(), None)
+        return torch.ops.quantized.linear_dynamic_fp16(x, self._fbgemm)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, fp16"

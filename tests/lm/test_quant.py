@@ -80,8 +80,18 @@ def test_fp16_linear_is_the_fp16_rounded_weight_in_fp32(rows):
     # other dtypes take the float path from the unpacked weights
     assert f(x.double()).dtype == torch.float64
     assert f.state_dict() == {}
+    assert f._native is not None  # 80 x 96 fits the compiled kernel's layout
     with pytest.raises(ValueError, match="bias-free"):
         Fp16Linear.from_linear(nn.Linear(4, 4))
+
+
+@needs_fbgemm
+def test_fp16_linear_off_the_kernel_layout_uses_fbgemm():
+    lin = nn.Linear(90, 30, bias=False)  # 30 rows, 90 columns: not 4 x 8 tiles
+    f = Fp16Linear.from_linear(lin)
+    assert f._native is None
+    x = torch.randn(2, 90)
+    torch.testing.assert_close(f(x), F.linear(x, lin.weight.detach().half().float()))
 
 
 @pytest.mark.parametrize("precision", ["int8", pytest.param("fp16", marks=needs_fbgemm)])
