@@ -83,3 +83,20 @@ def test_decoder_style_output_conv_uses_the_fast_path_and_matches() -> None:
         fast = conv(x)
         slow = F.conv1d(F.pad(x, (3, 3), mode="reflect"), conv.conv.weight, conv.conv.bias)
     torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
+
+
+def test_codec_output_is_the_same_with_the_kernels_off(monkeypatch):
+    from audiogen.codecs import Codec
+    from audiogen.codecs import conv as conv_module
+
+    torch.manual_seed(0)
+    codec = Codec.tiny().prepare_for_inference()
+    x = torch.randn(1, 1, codec.sample_rate) * 0.3
+    with torch.inference_mode():
+        codes = codec.encode(x)
+        audio = codec.decode(codes)
+    monkeypatch.setattr(conv_module, "_lstm_kernel", lambda: None)
+    monkeypatch.setattr(conv_module, "_elu_kernel", lambda: None)
+    with torch.inference_mode():
+        assert torch.equal(codec.encode(x), codes)
+        torch.testing.assert_close(codec.decode(codes), audio, atol=1e-5, rtol=1e-4)

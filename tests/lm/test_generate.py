@@ -1,8 +1,9 @@
 """Generation: cached path == plain forward, CFG greedy parity with HF ``generate``."""
 
+import pytest
 import torch
 
-from audiogen.lm import MusicLM, tiny_config
+from audiogen.lm import MusicLM, tiny_config, transformer
 from audiogen.lm.convert import from_hf_musicgen
 from audiogen.lm.generate import Conditions, generate
 from audiogen.lm.sampling import SamplingParams
@@ -39,7 +40,13 @@ def _project(proj, x):
     return x @ proj["weight"].T + proj["bias"]
 
 
-def test_greedy_cfg_tokens_equal_hf_generate():
+@pytest.mark.parametrize("kernels", ["compiled", "torch"])
+def test_greedy_cfg_tokens_equal_hf_generate(kernels, monkeypatch):
+    # decode steps have 2 x batch rows: the compiled few-row products, and torch's path
+    if kernels == "torch":
+        monkeypatch.setattr(transformer, "_linear_kernels", dict)
+    else:
+        assert transformer._linear_kernels(), "the linear kernels did not build"
     hf = musicgen()
     imported = from_hf_musicgen(hf)
     b, sc, f = 2, 5, 12
