@@ -16,7 +16,6 @@ names HF transformers uses, so weight import is a rename.
 
 from __future__ import annotations
 
-import ctypes
 import math
 from functools import cache
 
@@ -276,13 +275,7 @@ class SConvTranspose1d(nn.Module):
 @cache
 def _lstm_kernel():
     """``audiogen/native/lstm.c``'s fp32 recurrence with its signature, or None."""
-    lib = native.load("lstm")
-    if lib is None:
-        return None
-    fn = lib.lstm_f32
-    fn.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int64] * 3
-    fn.restype = ctypes.c_int
-    return fn
+    return native.function("lstm", "lstm_f32", "ptr ptr ptr ptr ptr i64 i64 i64", "int")
 
 
 def lstm_inference(lstm: nn.LSTM, x: torch.Tensor) -> torch.Tensor | None:
@@ -330,14 +323,7 @@ def lstm_inference(lstm: nn.LSTM, x: torch.Tensor) -> torch.Tensor | None:
 @cache
 def _elu_kernel():
     """``audiogen/native/pointwise.c``'s ELU with its signature, or None."""
-    lib = native.load("pointwise")
-    if lib is None:
-        return None
-    fn = lib.elu_f32
-    ptr, i64 = ctypes.c_void_p, ctypes.c_int64
-    fn.argtypes = [ptr, i64, ptr, i64, i64, i64, ctypes.c_float]
-    fn.restype = None
-    return fn
+    return native.function("pointwise", "elu_f32", "ptr i64 ptr i64 i64 i64 f32")
 
 
 class ELU(nn.ELU):

@@ -23,7 +23,6 @@ On other devices every product runs in float from the stored weights: correct bu
 from __future__ import annotations
 
 import copy
-import ctypes
 import functools
 
 import torch
@@ -96,14 +95,7 @@ def _f16_kernel():
     """``audiogen/native/linear.c``'s packed-fp16 product with its signature, or None."""
     from audiogen import native
 
-    lib = native.load("linear")
-    if lib is None:
-        return None
-    fn = lib.linear_f16_packed
-    ptr, i64 = ctypes.c_void_p, ctypes.c_int64
-    fn.argtypes = [ptr, i64, ptr, ptr, i64, i64, i64]
-    fn.restype = ctypes.c_int
-    return fn
+    return native.function("linear", "linear_f16_packed", "ptr i64 ptr ptr i64 i64 i64", "int")
 
 
 def _pack_f16(weight: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,6 @@ Shapes: hidden ``[B, S, D]``; heads ``[B, H, S, Dh]``; cross source ``[B, Sc, D]
 
 from __future__ import annotations
 
-import ctypes
 from dataclasses import dataclass
 from functools import cache
 
@@ -28,17 +27,11 @@ SKINNY_MAX_ROWS = 16
 @cache
 def _linear_kernels() -> dict[torch.dtype, object]:
     """``audiogen/native/linear.c``'s entry points by dtype ({} when it did not build)."""
-    lib = native.load("linear")
-    if lib is None:
-        return {}
-    kernels = {}
-    ptr, i64 = ctypes.c_void_p, ctypes.c_int64
-    for dtype, name in ((torch.bfloat16, "linear_bf16"), (torch.float32, "linear_f32")):
-        fn = getattr(lib, name)
-        fn.argtypes = [ptr, i64, ptr, ptr, ptr, i64, i64, i64]
-        fn.restype = ctypes.c_int
-        kernels[dtype] = fn
-    return kernels
+    kernels = {
+        dtype: native.function("linear", name, "ptr i64 ptr ptr ptr i64 i64 i64", "int")
+        for dtype, name in ((torch.bfloat16, "linear_bf16"), (torch.float32, "linear_f32"))
+    }
+    return {k: v for k, v in kernels.items() if v is not None}
 
 
 def linear_few_rows(

@@ -108,3 +108,27 @@ def load(name: str) -> ctypes.CDLL | None:
     except OSError as exc:
         log.warning("native kernel %s unavailable (%s); using the torch path", name, exc)
         return None
+
+
+#: ctypes argument types by short name, for :func:`function` signatures.
+_TYPES = {
+    "ptr": ctypes.c_void_p,
+    "i64": ctypes.c_int64,
+    "u32": ctypes.c_uint32,
+    "int": ctypes.c_int,
+    "f32": ctypes.c_float,
+}
+
+
+def function(library: str, name: str, args: str, restype: str | None = None):
+    """Entry point ``name`` of kernel library ``library`` with its C signature set, or None.
+
+    ``args`` lists the argument types by short name (``"ptr ptr i64 f32"``: ptr, i64, u32,
+    int, f32); ``restype`` likewise (None: void). Cached with the library."""
+    lib = load(library)
+    if lib is None:
+        return None
+    fn = getattr(lib, name)
+    fn.argtypes = [_TYPES[a] for a in args.split()]
+    fn.restype = _TYPES[restype] if restype else None
+    return fn

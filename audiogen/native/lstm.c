@@ -18,12 +18,6 @@
 static inline float load1_f32(const float *p) { return *p; }
 #if HAVE_AVX2
 static inline __m256 load8_f32(const float *p) { return _mm256_loadu_ps(p); }
-static inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_hadd_ps(s, s);
-    s = _mm_hadd_ps(s, s);
-    return _mm_cvtss_f32(s);
-}
 #endif
 
 static inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }

@@ -13,12 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline float from_bf16(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
+#include "vmath.h"
 
 static inline uint32_t bits_of(float f) {
     uint32_t u;
@@ -50,16 +45,21 @@ typedef struct {
     float lr, beta1, beta2, eps, weight_decay, step_size, bc2_sqrt;
 } Hyper;
 
+/* The AdamW step of one element, in fp32 (torch's fused formula); updates p, m, v. */
+static inline void adam(float *p, float g, float *m, float *v, Hyper h) {
+    float mf = *m + (1.0f - h.beta1) * (g - *m);
+    float vf = *v * h.beta2 + (1.0f - h.beta2) * g * g;
+    float denom = sqrtf(vf) / h.bc2_sqrt + h.eps;
+    *p = *p * (1.0f - h.lr * h.weight_decay) - h.step_size * mf / denom;
+    *m = mf;
+    *v = vf;
+}
+
 static void update_sr(uint16_t *restrict p, const uint16_t *restrict g, uint16_t *restrict m,
                       uint16_t *restrict v, int64_t n, uint32_t base, Hyper h) {
-    const float decay = 1.0f - h.lr * h.weight_decay, w1 = 1.0f - h.beta1, w2 = 1.0f - h.beta2;
     for (int64_t i = 0; i < n; i++) {
-        float pf = from_bf16(p[i]) * decay, gf = from_bf16(g[i]);
-        float mf = from_bf16(m[i]), vf = from_bf16(v[i]);
-        mf = mf + w1 * (gf - mf);
-        vf = vf * h.beta2 + w2 * gf * gf;
-        float denom = sqrtf(vf) / h.bc2_sqrt + h.eps;
-        pf = pf - h.step_size * mf / denom;
+        float pf = from_bf16(p[i]), mf = from_bf16(m[i]), vf = from_bf16(v[i]);
+        adam(&pf, from_bf16(g[i]), &mf, &vf, h);
         uint32_t r1 = mix32(base + (uint32_t)i * 0x9e3779b9U);
         uint32_t r2 = mix32(r1 ^ 0x5bd1e995U);
         p[i] = round_sr(pf, r1 & 0xffffU);
@@ -70,14 +70,9 @@ static void update_sr(uint16_t *restrict p, const uint16_t *restrict g, uint16_t
 
 static void update_rne(uint16_t *restrict p, const uint16_t *restrict g, uint16_t *restrict m,
                        uint16_t *restrict v, int64_t n, Hyper h) {
-    const float decay = 1.0f - h.lr * h.weight_decay, w1 = 1.0f - h.beta1, w2 = 1.0f - h.beta2;
     for (int64_t i = 0; i < n; i++) {
-        float pf = from_bf16(p[i]) * decay, gf = from_bf16(g[i]);
-        float mf = from_bf16(m[i]), vf = from_bf16(v[i]);
-        mf = mf + w1 * (gf - mf);
-        vf = vf * h.beta2 + w2 * gf * gf;
-        float denom = sqrtf(vf) / h.bc2_sqrt + h.eps;
-        pf = pf - h.step_size * mf / denom;
+        float pf = from_bf16(p[i]), mf = from_bf16(m[i]), vf = from_bf16(v[i]);
+        adam(&pf, from_bf16(g[i]), &mf, &vf, h);
         p[i] = round_rne(pf);
         m[i] = round_rne(mf);
         v[i] = round_rne(vf);

@@ -1,6 +1,10 @@
-/* Vector math shared by the kernels: AVX2 + FMA when the compiler targets them. */
+/* Helpers shared by the kernels: bf16 widening, and AVX2 + FMA vector math when the
+ * compiler targets them. */
 #ifndef AUDIOGEN_VMATH_H
 #define AUDIOGEN_VMATH_H
+
+#include <stdint.h>
+#include <string.h>
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -9,7 +13,23 @@
 #define HAVE_AVX2 0
 #endif
 
+/* bf16 bits -> fp32 (exact: bf16 is the top half of an fp32). */
+static inline float from_bf16(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
 #if HAVE_AVX2
+/* The sum of a vector's 8 lanes. */
+static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_hadd_ps(s, s);
+    s = _mm_hadd_ps(s, s);
+    return _mm_cvtss_f32(s);
+}
+
 /* exp for 8 floats: x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two for the
  * reduction), e^r by its degree-6 Taylor polynomial (relative error < 3e-7 there),
  * times 2^n built in the exponent bits. Inputs are clamped to [-87, 88], where e^x and

@@ -24,7 +24,6 @@ generator would cost more than the whole Adam update.
 
 from __future__ import annotations
 
-import ctypes
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -50,23 +49,13 @@ def _draw(n: int, generator: torch.Generator | None, device: torch.device) -> to
 
 
 @cache
-def _kernels() -> ctypes.CDLL | None:
-    """The compiled one-pass kernels with their signatures set, or None (torch paths)."""
-    lib = native.load("sr_adamw")
-    if lib is None:
-        return None
-    ptr, f32 = ctypes.c_void_p, ctypes.c_float
-    lib.adamw_bf16.argtypes = [
-        ctypes.c_int64,
-        *[ptr] * 5,
-        *[f32] * 7,
-        ctypes.c_uint32,
-        ctypes.c_int,
-    ]
-    lib.adamw_bf16.restype = None
-    lib.round_bf16_sr.argtypes = [ptr, ptr, ctypes.c_int64, ctypes.c_uint32]
-    lib.round_bf16_sr.restype = None
-    return lib
+def _kernels() -> tuple | None:
+    """The compiled one-pass kernels ``(adamw_bf16, round_bf16_sr)``, or None (torch paths)."""
+    adamw = native.function(
+        "sr_adamw", "adamw_bf16", "i64 ptr ptr ptr ptr ptr f32 f32 f32 f32 f32 f32 f32 u32 int"
+    )
+    rounding = native.function("sr_adamw", "round_bf16_sr", "ptr ptr i64 u32")
+    return None if adamw is None else (adamw, rounding)
 
 
 def _seed(generator: torch.Generator | None) -> int:
@@ -111,10 +100,10 @@ def stochastic_round(
     if dtype != torch.bfloat16:
         raise ValueError(f"stochastic_round supports bfloat16 only, got {dtype}")
     src = x.detach().to(torch.float32).contiguous()
-    lib = _kernels() if src.device.type == "cpu" else None
-    if lib is not None:
+    kernels = _kernels() if src.device.type == "cpu" else None
+    if kernels is not None:
         out = torch.empty(src.shape, dtype=torch.bfloat16)
-        lib.round_bf16_sr(src.data_ptr(), out.data_ptr(), src.numel(), _seed(generator))
+        kernels[1](src.data_ptr(), out.data_ptr(), src.numel(), _seed(generator))
     else:
         work = src.clone().view(-1)
         _round_bits_(work, _noise(work.numel(), generator=generator, device=x.device))
@@ -421,14 +410,14 @@ class AdamW(Optimizer):
         tensors = (p, g, m, v)
         if any(t.dtype != torch.bfloat16 or not t.is_contiguous() for ts in tensors for t in ts):
             return False
-        lib = _kernels()
-        if lib is None:
+        kernels = _kernels()
+        if kernels is None:
             return False
         tables = [torch.tensor([t.data_ptr() for t in ts], dtype=torch.int64) for ts in tensors]
         numel = torch.tensor([t.numel() for t in p], dtype=torch.int64)
         lr, (beta1, beta2) = group["lr"], group["betas"]
         use_sr = bool(group["stochastic_rounding"])
-        lib.adamw_bf16(
+        kernels[0](
             len(p),
             numel.data_ptr(),
             *(t.data_ptr() for t in tables),
