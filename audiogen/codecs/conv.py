@@ -340,6 +340,7 @@ class ELU(nn.ELU):
             or x.device.type != "cpu"
             or x.dim() != 3
             or x.stride(2) != 1
+            or x.stride(1) < x.shape[2]  # overlapping rows (an expanded tensor)
             or x.stride(0) != x.shape[1] * x.stride(1)
             or (torch.is_grad_enabled() and x.requires_grad)
         ):
