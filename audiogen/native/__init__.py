@@ -29,6 +29,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -124,11 +125,35 @@ def function(library: str, name: str, args: str, restype: str | None = None):
     """Entry point ``name`` of kernel library ``library`` with its C signature set, or None.
 
     ``args`` lists the argument types by short name (``"ptr ptr i64 f32"``: ptr, i64, u32,
-    int, f32); ``restype`` likewise (None: void). Cached with the library."""
+    int, f32); ``restype`` likewise (None: void). The returned callable first gives the
+    calling thread torch's thread count (see :func:`_sync_threads`)."""
     lib = load(library)
     if lib is None:
         return None
     fn = getattr(lib, name)
     fn.argtypes = [_TYPES[a] for a in args.split()]
     fn.restype = _TYPES[restype] if restype else None
-    return fn
+    set_threads = lib.omp_set_num_threads  # libgomp's, found through the library's deps
+    set_threads.argtypes = [ctypes.c_int]
+
+    def call(*a):
+        _sync_threads(set_threads)
+        return fn(*a)
+
+    call.__name__ = name
+    return call
+
+
+_thread_state = threading.local()
+
+
+def _sync_threads(set_threads) -> None:
+    """OpenMP keeps the thread count per calling thread: torch sets it in the thread that
+    called ``torch.set_num_threads``, and any other thread (a web server's worker) starts
+    from OpenMP's default, all CPUs. Give this thread torch's count before a kernel runs."""
+    import torch
+
+    n = torch.get_num_threads()
+    if getattr(_thread_state, "threads", None) != n:
+        set_threads(n)
+        _thread_state.threads = n

@@ -41,3 +41,29 @@ def test_a_failed_build_is_reported_and_leaves_nothing(tmp_path, monkeypatch) ->
     with pytest.raises(OSError, match="broken.c"):
         native._build("broken", bad, native._compiler())
     assert list((tmp_path / "native").iterdir()) == []
+
+
+def test_kernels_follow_torchs_thread_count_in_other_threads() -> None:
+    # OpenMP's thread count is per calling thread; a new thread would start from all CPUs.
+    import threading
+
+    import torch
+
+    kernel = native.function("pointwise", "elu_f32", "ptr i64 ptr i64 i64 i64 f32")
+    lib = native.load("pointwise")
+    before = torch.get_num_threads()
+    seen = []
+
+    def work() -> None:
+        x = torch.randn(4, 16)
+        kernel(x.data_ptr(), 16, x.data_ptr(), 16, 4, 16, 1.0)
+        seen.append(lib.omp_get_max_threads())
+
+    try:
+        torch.set_num_threads(1)
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1]
