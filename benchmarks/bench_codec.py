@@ -51,11 +51,12 @@ def _timed(fn: Callable[[], object], device: str) -> tuple[float, float, object]
     return time.perf_counter() - t0, time.process_time() - c0, out
 
 
-def _bf16_difference(ours, x, codes, repeats: int, device: str) -> dict:
+def _bf16_difference(ours, x, codes, audio, repeats: int, device: str) -> dict:
     """audiogen's codec cast to bf16 against itself in fp32: time, codes, SI-SDR.
 
-    The decodes compared share the fp32 codes, so the SI-SDR is the decoder's bf16 error;
-    the codes row is the encoder's (how many bf16 codes equal the fp32 ones)."""
+    ``audio`` is the fp32 decode of the fp32 ``codes``; the bf16 decoder gets the same codes,
+    so the SI-SDR is the decoder's bf16 error; the codes row is the encoder's (how many
+    bf16 codes equal the fp32 ones)."""
     from audiogen.eval.metrics import si_sdr
 
     low = copy.deepcopy(ours).to(torch.bfloat16)
@@ -65,7 +66,7 @@ def _bf16_difference(ours, x, codes, repeats: int, device: str) -> dict:
         for _ in range(max(1, min(repeats, 2))):
             seconds, _, low_codes = _timed(lambda: low.encode(xb), device)
             times.append(seconds + _timed(partial(low.decode, low_codes), device)[0])
-        ref = ours.decode(codes).float().flatten()
+        ref = audio.float().flatten()
         got = low.decode(codes).float().flatten()
     return {
         "bf16_s": min(times),
@@ -94,7 +95,7 @@ def _compare(name, peer_fn, ours, x, repeats, device, sample_rate, bf16=False) -
     with torch.inference_mode():
         codes = ours.encode(x)
     seconds = x.shape[-1] / sample_rate
-    extra = _bf16_difference(ours, x, codes, repeats, device) if bf16 else {}
+    extra = _bf16_difference(ours, x, codes, audio, repeats, device) if bf16 else {}
     return extra | {
         "peer": name,
         "audio_seconds": seconds,

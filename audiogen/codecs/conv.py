@@ -290,7 +290,7 @@ def lstm_inference(lstm: nn.LSTM, x: torch.Tensor) -> torch.Tensor | None:
     float rounding (3e-7).
     """
     fn = _lstm_kernel()
-    steps, batch, width = x.shape
+    steps, batch, _ = x.shape
     if (
         fn is None
         or x.dtype != torch.float32

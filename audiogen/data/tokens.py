@@ -126,8 +126,10 @@ def tokenize_manifest(
     batch, and each item's codes are cut to its own ``ceil(T / hop)`` frames (the number
     its unbatched encoding has). What the encoder sees past an item's end changes (zeros
     instead of the codec's reflected edge), so the last frames, within the encoder's
-    receptive field of the end, may differ from the unbatched codes; earlier frames are
-    the same up to float rounding. Batches pay off on a GPU.
+    receptive field of the end, may differ from the unbatched codes; earlier frames differ
+    only where float rounding picks the other of two equally near codes (10% of the
+    bundled codec's first-codebook frames at batch 4: its codebook holds duplicates).
+    Batches pay off on a GPU.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -234,10 +236,13 @@ def _encode_batch(
     encode: Callable[[torch.Tensor], torch.Tensor], wavs: list[torch.Tensor], hop: float
 ) -> list[torch.Tensor]:
     """Codes [K, F_i] of each wav [C, T_i], encoded as one zero-padded batch."""
-    longest = max(w.shape[-1] for w in wavs)
-    batch = torch.zeros(len(wavs), wavs[0].shape[0], longest, dtype=wavs[0].dtype)
-    for i, w in enumerate(wavs):
-        batch[i, :, : w.shape[-1]] = w
+    if len(wavs) == 1:
+        batch = wavs[0][None]
+    else:
+        longest = max(w.shape[-1] for w in wavs)
+        batch = torch.zeros(len(wavs), wavs[0].shape[0], longest, dtype=wavs[0].dtype)
+        for i, w in enumerate(wavs):
+            batch[i, :, : w.shape[-1]] = w
     with torch.inference_mode():
         codes = encode(batch)
     return [codes[i, :, : math.ceil(w.shape[-1] / hop)] for i, w in enumerate(wavs)]

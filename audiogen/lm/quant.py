@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from audiogen import native
+
 #: Rows up to which the int8 kernel is used; measured faster than fp32 up to ~16-32 rows.
 INT8_KERNEL_MAX_ROWS = 16
 
@@ -93,8 +95,6 @@ FP16_NATIVE_MAX_ROWS = 2
 @functools.cache
 def _f16_kernel():
     """``audiogen/native/linear.c``'s packed-fp16 product with its signature, or None."""
-    from audiogen import native
-
     return native.function("linear", "linear_f16_packed", "ptr i64 ptr ptr i64 i64 i64", "int")
 
 
@@ -149,6 +149,7 @@ class Fp16Linear(nn.Module):
         if x.device.type != "cpu" or x.dtype != torch.float32:
             return F.linear(x, self.weight().to(device=x.device, dtype=x.dtype))
         rows = x.numel() // self.in_features
+        refused = False
         if self._native is not None and rows <= FP16_NATIVE_MAX_ROWS:
             flat = x.reshape(rows, self.in_features)
             if flat.stride(1) == 1:
@@ -156,8 +157,11 @@ class Fp16Linear(nn.Module):
                 args = (flat.data_ptr(), flat.stride(0), self._native.data_ptr(), out.data_ptr())
                 if _f16_kernel()(*args, rows, self.out_features, self.in_features) == 0:
                     return out.view(*x.shape[:-1], self.out_features)
+                refused = True  # built without F16C: it would refuse every call
         if self._fbgemm is None:
             self._fbgemm = torch.ops.quantized.linear_prepack_fp16(self.weight(), None)
+        if refused:
+            self._native = None
         return torch.ops.quantized.linear_dynamic_fp16(x, self._fbgemm)
 
     def extra_repr(self) -> str:

@@ -33,6 +33,8 @@ import threading
 from functools import cache
 from pathlib import Path
 
+import torch  # loads the libgomp.so.1 the kernels' OpenMP must resolve to
+
 log = logging.getLogger(__name__)
 
 _HERE = Path(__file__).resolve().parent
@@ -50,6 +52,7 @@ def enabled() -> bool:
     return os.environ.get("AUDIOGEN_NATIVE", "1").lower() not in ("0", "false", "off", "no")
 
 
+@cache
 def _cpu_key() -> str:
     """What ``-march=native`` depends on: the CPU model and its feature flags."""
     try:
@@ -67,8 +70,13 @@ def _compiler() -> str | None:
     return None
 
 
+@cache
+def _compiler_version(cc: str) -> str:
+    return subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
+
+
 def _build(name: str, source: Path, cc: str) -> Path:
-    version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
+    version = _compiler_version(cc)
     headers = [h.read_text() for h in sorted(source.parent.glob("*.h"))]  # included by sources
     digest = hashlib.sha256(
         "\0".join([source.read_text(), *headers, version, _cpu_key(), " ".join(_FLAGS)]).encode()
@@ -103,8 +111,6 @@ def load(name: str) -> ctypes.CDLL | None:
         log.info("no C compiler found: audiogen uses its torch paths for %s", name)
         return None
     try:
-        import torch  # noqa: F401 - its libgomp must be loaded before ours resolves
-
         return ctypes.CDLL(str(_build(name, _HERE / f"{name}.c", cc)))
     except OSError as exc:
         log.warning("native kernel %s unavailable (%s); using the torch path", name, exc)
@@ -151,8 +157,6 @@ def _sync_threads(set_threads) -> None:
     """OpenMP keeps the thread count per calling thread: torch sets it in the thread that
     called ``torch.set_num_threads``, and any other thread (a web server's worker) starts
     from OpenMP's default, all CPUs. Give this thread torch's count before a kernel runs."""
-    import torch
-
     n = torch.get_num_threads()
     if getattr(_thread_state, "threads", None) != n:
         set_threads(n)

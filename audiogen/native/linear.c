@@ -7,8 +7,8 @@
  * fp32 accumulators in registers, so every weight loaded from memory feeds two FMAs and
  * every activation loaded (from cache) feeds four. Output rows are shared out over OpenMP
  * threads. Only the summation order differs from other implementations. The fp32 variant
- * is the same loop on fp32 weights (twice the bytes; MKL's GEMM is 3-4x slower on them for
- * two rows).
+ * is the same loop on fp32 weights (twice the bytes; for [2, 1024] x [1024, 4096] 0.45 ms
+ * against 1.3 ms for MKL in its best layout, measured on a 2-core AVX2 CPU).
  */
 #include <stdint.h>
 #include <stdlib.h>

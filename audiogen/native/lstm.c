@@ -7,18 +7,12 @@
  * (i, f, g, o). Threads split the hidden units; each computes all four gates of its units
  * (rows j, H + j, 2H + j, 3H + j), so the cell update needs no exchange, and one barrier
  * per step publishes h. fp32 throughout; only the summation order differs from torch's.
- * The macros below are instantiated for fp32 weights (SUF f32, W float).
  */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "vmath.h"
-
-static inline float load1_f32(const float *p) { return *p; }
-#if HAVE_AVX2
-static inline __m256 load8_f32(const float *p) { return _mm256_loadu_ps(p); }
-#endif
 
 static inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
@@ -40,58 +34,51 @@ static inline __m256 tanh8(__m256 x) {
 }
 #endif
 
-/* dot4_SUF: g[i][j] = sum_k w_i[k] * h_j[k] for the four gate rows w0..w3 of one unit and
- * nh (1 or 2) hidden-state rows: 8 independent FMA chains either way (two per row when
- * nh is 1, to hide the FMA latency). */
+/* g[i][j] = sum_k w_i[k] * h_j[k] for the four gate rows w0..w3 of one unit and nh (1 or
+ * 2) hidden-state rows h0, h1: 8 independent FMA chains either way (two per row when nh is
+ * 1, to hide the FMA latency). */
+static inline void dot4(const float *w0, const float *w1, const float *w2, const float *w3,
+                        const float *h0, const float *h1, int nh, int64_t H, float g[4][2]) {
+    int64_t k = 0;
+    for (int i = 0; i < 4; i++) g[i][0] = g[i][1] = 0.0f;
 #if HAVE_AVX2
-#define DOT4_AVX2(SUF)                                                                   \
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                         \
-    __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;                                           \
-    if (nh == 2) {                                                                       \
-        for (; k + 8 <= H; k += 8) {                                                     \
-            __m256 u = _mm256_loadu_ps(h0 + k), v = _mm256_loadu_ps(h1 + k);             \
-            __m256 x0 = load8_##SUF(w0 + k), x1 = load8_##SUF(w1 + k);                   \
-            __m256 x2 = load8_##SUF(w2 + k), x3 = load8_##SUF(w3 + k);                   \
-            a0 = _mm256_fmadd_ps(x0, u, a0), b0 = _mm256_fmadd_ps(x0, v, b0);            \
-            a1 = _mm256_fmadd_ps(x1, u, a1), b1 = _mm256_fmadd_ps(x1, v, b1);            \
-            a2 = _mm256_fmadd_ps(x2, u, a2), b2 = _mm256_fmadd_ps(x2, v, b2);            \
-            a3 = _mm256_fmadd_ps(x3, u, a3), b3 = _mm256_fmadd_ps(x3, v, b3);            \
-        }                                                                                \
-        g[0][0] = hsum(a0), g[1][0] = hsum(a1), g[2][0] = hsum(a2), g[3][0] = hsum(a3);  \
-        g[0][1] = hsum(b0), g[1][1] = hsum(b1), g[2][1] = hsum(b2), g[3][1] = hsum(b3);  \
-    } else {                                                                             \
-        for (; k + 16 <= H; k += 16) {                                                   \
-            __m256 u = _mm256_loadu_ps(h0 + k), v = _mm256_loadu_ps(h0 + k + 8);         \
-            a0 = _mm256_fmadd_ps(load8_##SUF(w0 + k), u, a0);                             \
-            a1 = _mm256_fmadd_ps(load8_##SUF(w1 + k), u, a1);                             \
-            a2 = _mm256_fmadd_ps(load8_##SUF(w2 + k), u, a2);                             \
-            a3 = _mm256_fmadd_ps(load8_##SUF(w3 + k), u, a3);                             \
-            b0 = _mm256_fmadd_ps(load8_##SUF(w0 + k + 8), v, b0);                         \
-            b1 = _mm256_fmadd_ps(load8_##SUF(w1 + k + 8), v, b1);                         \
-            b2 = _mm256_fmadd_ps(load8_##SUF(w2 + k + 8), v, b2);                         \
-            b3 = _mm256_fmadd_ps(load8_##SUF(w3 + k + 8), v, b3);                         \
-        }                                                                                \
-        g[0][0] = hsum(_mm256_add_ps(a0, b0)), g[1][0] = hsum(_mm256_add_ps(a1, b1));    \
-        g[2][0] = hsum(_mm256_add_ps(a2, b2)), g[3][0] = hsum(_mm256_add_ps(a3, b3));    \
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    if (nh == 2) {
+        for (; k + 8 <= H; k += 8) {
+            __m256 u = _mm256_loadu_ps(h0 + k), v = _mm256_loadu_ps(h1 + k);
+            __m256 x0 = _mm256_loadu_ps(w0 + k), x1 = _mm256_loadu_ps(w1 + k);
+            __m256 x2 = _mm256_loadu_ps(w2 + k), x3 = _mm256_loadu_ps(w3 + k);
+            a0 = _mm256_fmadd_ps(x0, u, a0), b0 = _mm256_fmadd_ps(x0, v, b0);
+            a1 = _mm256_fmadd_ps(x1, u, a1), b1 = _mm256_fmadd_ps(x1, v, b1);
+            a2 = _mm256_fmadd_ps(x2, u, a2), b2 = _mm256_fmadd_ps(x2, v, b2);
+            a3 = _mm256_fmadd_ps(x3, u, a3), b3 = _mm256_fmadd_ps(x3, v, b3);
+        }
+        g[0][0] = hsum(a0), g[1][0] = hsum(a1), g[2][0] = hsum(a2), g[3][0] = hsum(a3);
+        g[0][1] = hsum(b0), g[1][1] = hsum(b1), g[2][1] = hsum(b2), g[3][1] = hsum(b3);
+    } else {
+        for (; k + 16 <= H; k += 16) {
+            __m256 u = _mm256_loadu_ps(h0 + k), v = _mm256_loadu_ps(h0 + k + 8);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + k), u, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + k), u, a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + k), u, a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + k), u, a3);
+            b0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + k + 8), v, b0);
+            b1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + k + 8), v, b1);
+            b2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + k + 8), v, b2);
+            b3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + k + 8), v, b3);
+        }
+        g[0][0] = hsum(_mm256_add_ps(a0, b0)), g[1][0] = hsum(_mm256_add_ps(a1, b1));
+        g[2][0] = hsum(_mm256_add_ps(a2, b2)), g[3][0] = hsum(_mm256_add_ps(a3, b3));
     }
-#else
-#define DOT4_AVX2(SUF)
 #endif
-
-#define DEFINE_DOT4(SUF, W)                                                              \
-    static inline void dot4_##SUF(const W *w0, const W *w1, const W *w2, const W *w3,    \
-                                  const float *h0, const float *h1, int nh, int64_t H,   \
-                                  float g[4][2]) {                                       \
-        int64_t k = 0;                                                                   \
-        for (int i = 0; i < 4; i++) g[i][0] = g[i][1] = 0.0f;                            \
-        DOT4_AVX2(SUF)                                                                   \
-        for (; k < H; k++) /* the tail, or everything without AVX2 */                    \
-            for (int j = 0; j < nh; j++) {                                               \
-                float hk = (j ? h1 : h0)[k];                                             \
-                g[0][j] += load1_##SUF(w0 + k) * hk, g[1][j] += load1_##SUF(w1 + k) * hk; \
-                g[2][j] += load1_##SUF(w2 + k) * hk, g[3][j] += load1_##SUF(w3 + k) * hk; \
-            }                                                                            \
-    }
+    for (; k < H; k++) /* the tail, or everything without AVX2 */
+        for (int j = 0; j < nh; j++) {
+            float hk = (j ? h1 : h0)[k];
+            g[0][j] += w0[k] * hk, g[1][j] += w1[k] * hk;
+            g[2][j] += w2[k] * hk, g[3][j] += w3[k] * hk;
+        }
+}
 
 /* Gates to states for units [j, j + n) of one batch row: q holds the four recurrent
  * sums (i, f, g, o) of each unit, n apart; p the step's input projection; c and hn that
@@ -126,45 +113,40 @@ static void cell_update(const float *q, const float *p, float *c, float *hn, int
 
 #define UNITS 8 /* hidden units per work item: one vector of gate activations */
 
-/* lstm_SUF: pre [T, B, 4H] (input projection plus both biases), w_hh [4H, H], h0 and c0
- * [B, H] (c0 is updated in place to the final cell state), out [T, B, H] (the hidden
- * states; the last one is the final h). Returns 0, or -1 when B is over 64. */
-#define DEFINE_LSTM(SUF, W)                                                              \
-    DEFINE_DOT4(SUF, W)                                                                  \
-    int lstm_##SUF(const float *pre, const W *w_hh, const float *h0, float *c, float *out, \
-                   int64_t T, int64_t B, int64_t H) {                                    \
-        if (B > 64) return -1;                                                           \
-        int64_t blocks = (H + UNITS - 1) / UNITS;                                        \
-        _Pragma("omp parallel")                                                          \
-        {                                                                                \
-            float q[64][4 * UNITS]; /* recurrent sums: [row][gate * n + unit] */         \
-            for (int64_t t = 0; t < T; t++) {                                            \
-                const float *hprev = t == 0 ? h0 : out + (t - 1) * B * H;                \
-                float *hnext = out + t * B * H;                                          \
-                _Pragma("omp for schedule(static)")                                      \
-                for (int64_t blk = 0; blk < blocks; blk++) {                             \
-                    int64_t j0 = blk * UNITS;                                            \
-                    int n = H - j0 < UNITS ? (int)(H - j0) : UNITS;                      \
-                    for (int u = 0; u < n; u++) {                                        \
-                        int64_t j = j0 + u;                                              \
-                        const W *w0 = w_hh + j * H, *w1 = w_hh + (H + j) * H;            \
-                        const W *w2 = w_hh + (2 * H + j) * H, *w3 = w_hh + (3 * H + j) * H; \
-                        for (int64_t b = 0; b < B; b += 2) {                             \
-                            int nh = B - b < 2 ? 1 : 2;                                  \
-                            float g[4][2];                                               \
-                            dot4_##SUF(w0, w1, w2, w3, hprev + b * H,                    \
-                                       hprev + (b + nh - 1) * H, nh, H, g);              \
-                            for (int r = 0; r < nh; r++)                                 \
-                                for (int i = 0; i < 4; i++) q[b + r][i * n + u] = g[i][r]; \
-                        }                                                                \
-                    }                                                                    \
-                    for (int64_t b = 0; b < B; b++)                                      \
-                        cell_update(q[b], pre + (t * B + b) * 4 * H, c + b * H,          \
-                                    hnext + b * H, j0, n, H);                            \
-                }                                                                        \
-            }                                                                            \
-        }                                                                                \
-        return 0;                                                                        \
+/* pre [T, B, 4H] (input projection plus both biases), w_hh [4H, H], h0 and c0 [B, H] (c0
+ * is updated in place to the final cell state), out [T, B, H] (the hidden states; the last
+ * one is the final h). Returns 0, or -1 when B is over 64. */
+int lstm_f32(const float *pre, const float *w_hh, const float *h0, float *c, float *out,
+             int64_t T, int64_t B, int64_t H) {
+    if (B > 64) return -1;
+    int64_t blocks = (H + UNITS - 1) / UNITS;
+#pragma omp parallel
+    {
+        float q[64][4 * UNITS]; /* recurrent sums: [row][gate * n + unit] */
+        for (int64_t t = 0; t < T; t++) {
+            const float *hprev = t == 0 ? h0 : out + (t - 1) * B * H;
+            float *hnext = out + t * B * H;
+#pragma omp for schedule(static)
+            for (int64_t blk = 0; blk < blocks; blk++) {
+                int64_t j0 = blk * UNITS;
+                int n = H - j0 < UNITS ? (int)(H - j0) : UNITS;
+                for (int u = 0; u < n; u++) {
+                    int64_t j = j0 + u;
+                    const float *w0 = w_hh + j * H, *w1 = w_hh + (H + j) * H;
+                    const float *w2 = w_hh + (2 * H + j) * H, *w3 = w_hh + (3 * H + j) * H;
+                    for (int64_t b = 0; b < B; b += 2) {
+                        int nh = B - b < 2 ? 1 : 2;
+                        float g[4][2];
+                        dot4(w0, w1, w2, w3, hprev + b * H, hprev + (b + nh - 1) * H, nh, H, g);
+                        for (int r = 0; r < nh; r++)
+                            for (int i = 0; i < 4; i++) q[b + r][i * n + u] = g[i][r];
+                    }
+                }
+                for (int64_t b = 0; b < B; b++)
+                    cell_update(q[b], pre + (t * B + b) * 4 * H, c + b * H, hnext + b * H, j0,
+                                n, H);
+            }
+        }
     }
-
-DEFINE_LSTM(f32, float)
+    return 0;
+}
