@@ -27,6 +27,26 @@ def register(subparsers) -> None:
     dec.add_argument("--codec", type=Path, required=True, metavar="DIR", help="codec directory")
     dec.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     dec.set_defaults(func=_decode)
+
+    ref = sub.add_parser(
+        "refit",
+        help="refit the RVQ codebooks by k-means on the encoder's output over a manifest",
+        description="Run the codec's encoder over the middle --seconds of each item of "
+        "MANIFEST's --split and fit each codebook in turn, by k-means, to what the ones "
+        "before it leave over. Encoder and decoder are unchanged. For codecs whose "
+        "codebooks training left under-used (see the README). Unreadable files are skipped "
+        "and listed.",
+    )
+    ref.add_argument("--codec", type=Path, required=True, metavar="DIR", help="codec directory")
+    ref.add_argument("--manifest", type=Path, required=True, help="manifest.jsonl")
+    ref.add_argument("--out", type=Path, required=True, help="codec directory to write")
+    ref.add_argument("--split", default="train", help="items of this split (default train)")
+    ref.add_argument("--seconds", type=float, default=12.0, help="seconds per item (default 12)")
+    ref.add_argument("--max-items", type=int, default=None, help="at most this many items")
+    ref.add_argument("--iters", type=int, default=25, help="k-means iterations (default 25)")
+    ref.add_argument("--seed", type=int, default=0)
+    ref.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    ref.set_defaults(func=_refit)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -77,6 +97,48 @@ def _decode(args: argparse.Namespace) -> int:
 
     codec = load_codec(args.codec, device=args.device)
     print(f"wrote {decode_file(args.input, args.out, codec=codec)}")
+    return 0
+
+
+def _refit(args: argparse.Namespace) -> int:
+    from audiogen.codecs import Codec
+    from audiogen.codecs.refit import (
+        RefitReport,
+        encoder_frames,
+        refit_codebooks,
+        select_items,
+    )
+    from audiogen.data.manifest import read_manifest
+    from audiogen.errors import UserError
+
+    if args.seconds <= 0 or args.iters < 1 or (args.max_items is not None and args.max_items < 1):
+        raise UserError("--seconds must be > 0, --iters and --max-items at least 1")
+    items = select_items(
+        read_manifest(args.manifest), split=args.split, max_items=args.max_items, seed=args.seed
+    )
+    if not items:
+        raise UserError(f"{args.manifest}: no items in split {args.split!r}")
+    codec = Codec.load(args.codec, device=args.device).eval()  # weights kept as trained
+    seen = RefitReport()
+    try:
+        frames = encoder_frames(codec, items, seconds=args.seconds, report=seen)
+    except ValueError as e:
+        raise UserError(f"{args.manifest}: {e}") from None
+    for path, reason in seen.skipped.items():
+        print(f"  skipped {path}: {reason}")
+    if frames.shape[0] < codec.cardinality:
+        raise UserError(
+            f"{args.manifest}: {frames.shape[0]} frames are fewer than the "
+            f"{codec.cardinality} codes of a codebook; give more items or --seconds"
+        )
+    report = refit_codebooks(codec, frames, iters=args.iters, seed=args.seed)
+    codec.save(args.out)
+    for k, (ppl, res) in enumerate(zip(report.perplexity, report.residual, strict=True)):
+        print(f"  q{k + 1}: perplexity {ppl:.0f}, energy left {100 * res:.1f}%")
+    print(
+        f"wrote {args.out}: codebooks refitted on {report.frames} frames of {seen.items} items, "
+        f"{len(seen.skipped)} skipped"
+    )
     return 0
 
 

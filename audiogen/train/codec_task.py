@@ -7,9 +7,10 @@
 holds the codec's weights alone; the discriminator lives in the training state).
 
 Losses (named, combined by the recipe's ``[loss]`` weights, DAC's ``lambdas``): time-domain
-L1, multi-scale mel, VQ commitment, and from ``loss.adversarial_start`` on the hinge
-adversarial loss and feature matching of a multi-scale STFT discriminator, which is
-updated first in the same step on the detached reconstruction.
+L1, multi-scale mel, spectral convergence of long linear STFTs (pitch detail; off unless
+``loss.stft``), VQ commitment, and from ``loss.adversarial_start`` on the hinge adversarial
+loss and feature matching of a multi-scale STFT discriminator, which is updated first in
+the same step on the detached reconstruction.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from audiogen.codecs.discriminators import (
     feature_matching_loss,
     generator_adversarial_loss,
 )
-from audiogen.codecs.losses import MultiScaleMelLoss, l1_loss
+from audiogen.codecs.losses import MultiScaleMelLoss, STFTConvergenceLoss, l1_loss
 from audiogen.codecs.model import _FORMAT as CODEC_FORMAT
 from audiogen.codecs.model import Codec
 from audiogen.data.manifest import read_manifest
@@ -66,11 +67,14 @@ class LossConfig:
     adversarial_start: int = 0  # steps of reconstruction-only warm-up before the GAN terms
     mel_n_ffts: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 512, 1024, 2048])
     mel_bins: int = 64
+    stft: float = 0.0  # STFTConvergenceLoss weight: resolves semitones, a 64-band mel does not
+    stft_n_ffts: list[int] = field(default_factory=lambda: [2048, 4096])
+    stft_f_max: float = 4000.0
     disc_filters: int = 32
     disc_n_ffts: list[int] = field(default_factory=lambda: [1024, 2048, 512])
 
     def __post_init__(self) -> None:
-        for name in ("l1", "mel", "commitment", "adversarial", "feature_matching"):
+        for name in ("l1", "mel", "stft", "commitment", "adversarial", "feature_matching"):
             if getattr(self, name) < 0:
                 raise ValueError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
         if self.adversarial_start < 0:
@@ -124,15 +128,21 @@ class CodecWindows:
 class CodecLosses(nn.Module):
     """The critic of codec training: the discriminator plus the loss terms and weights.
 
-    Its only parameters are the discriminator's (the mel filterbanks are buffers).
+    Its only parameters are the discriminator's (filterbanks and windows are buffers).
     """
 
     def __init__(
-        self, *, discriminator: MultiScaleSTFTDiscriminator, mel: MultiScaleMelLoss, cfg: LossConfig
+        self,
+        *,
+        discriminator: MultiScaleSTFTDiscriminator,
+        mel: MultiScaleMelLoss,
+        stft: STFTConvergenceLoss | None,
+        cfg: LossConfig,
     ) -> None:
         super().__init__()
         self.discriminator = discriminator
         self.mel = mel
+        self.stft = stft
         self.cfg = cfg
 
 
@@ -152,6 +162,11 @@ def build_critic(recipe: CodecRecipe) -> tuple[CodecLosses, OptimConfig]:
             channels=m.channels, filters=lc.disc_filters, n_ffts=lc.disc_n_ffts
         ),
         mel=MultiScaleMelLoss(sample_rate=m.sample_rate, n_ffts=lc.mel_n_ffts, n_mels=lc.mel_bins),
+        stft=STFTConvergenceLoss(
+            sample_rate=m.sample_rate, n_ffts=lc.stft_n_ffts, f_max=lc.stft_f_max
+        )
+        if lc.stft
+        else None,
         cfg=lc,
     )
     return losses, recipe.disc_optim
@@ -182,6 +197,8 @@ def codec_step(
 
     # 2. codec: named terms, weighted by the recipe
     terms = {"l1": l1_loss(fake, real), "mel": losses.mel(fake, real)}
+    if losses.stft is not None:
+        terms["stft"] = losses.stft(fake, real)
     terms["commitment"] = out.commit_loss.float()
     if gan:
         disc.requires_grad_(False)  # the codec's backward needs no discriminator grads

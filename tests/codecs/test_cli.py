@@ -152,3 +152,88 @@ def test_import_hf_encodec_directory(tmp_path, capsys):
     assert "16000 Hz, 1 ch" in capsys.readouterr().out
     assert run(["import", "hf-encodec", tmp_path / "missing", "--out", tmp_path / "d"]) == 2
     assert "missing: directory not found" in capsys.readouterr().out
+
+
+def _latent_error(codec: Codec, wav: torch.Tensor) -> float:
+    """Energy of the encoder's output that the RVQ misses, relative to the output's."""
+    with torch.no_grad():
+        z = codec.encoder(wav[None])
+        q = codec.quantizer.decode(codec.quantizer.encode(z))
+    return float((z - q).pow(2).mean() / z.pow(2).mean())
+
+
+def test_refit_fits_the_codebooks_and_skips_broken_files(tmp_path, capsys):
+    from audiogen.data.manifest import ManifestItem, write_manifest
+
+    torch.manual_seed(0)
+    codec = build_codec(CodecConfig.tiny())  # k-means init: codebooks zero until trained
+    src = codec.save(tmp_path / "codec")
+    t = torch.arange(16000) / 16000
+    items = []
+    for i, f0 in enumerate([110.0, 220.0, 330.0, 440.0, 550.0]):
+        path = audio.save(
+            tmp_path / f"tone{i}.wav", 0.3 * torch.sin(2 * torch.pi * f0 * t)[None], 16000
+        )
+        items.append(
+            ManifestItem(path=str(path), duration=1.0, sample_rate=16000, channels=1, split="train")
+        )
+    (tmp_path / "broken.wav").write_bytes(b"RIFF not really audio")
+    items.append(
+        ManifestItem(
+            path=str(tmp_path / "broken.wav"),
+            duration=1.0,
+            sample_rate=16000,
+            channels=1,
+            split="train",
+        )
+    )
+    items.append(
+        ManifestItem(
+            path=str(tmp_path / "tone0.wav"),
+            duration=1.0,
+            sample_rate=16000,
+            channels=1,
+            split="test",
+        )
+    )
+    write_manifest(tmp_path / "manifest.jsonl", items)
+
+    out = tmp_path / "refit"
+    argv = ["codec", "refit", "--codec", src, "--manifest", tmp_path / "manifest.jsonl"]
+    assert run([*argv, "--out", out, "--iters", "10"]) == 0
+    text = capsys.readouterr().out
+    assert "skipped" in text and "broken.wav" in text
+    assert "1250 frames of 5 items, 1 skipped" in text  # 5 x 250 frames; the test item not used
+    assert text.count("perplexity") == 4
+    refit = Codec.load(out).eval()
+    probe = 0.3 * torch.sin(2 * torch.pi * 330.0 * t)[None]
+    # Zero codebooks miss everything; the refitted ones keep most of the latent.
+    assert _latent_error(Codec.load(src).eval(), probe) > 0.99
+    assert _latent_error(refit, probe) < 0.2
+    # Encoder and decoder are the trained ones.
+    before = dict(Codec.load(src).named_parameters())
+    for name, p in refit.named_parameters():
+        torch.testing.assert_close(p, before[name])
+
+
+def test_refit_errors_name_the_problem(tmp_path, codec_dir, capsys):
+    from audiogen.data.manifest import ManifestItem, write_manifest
+
+    write_manifest(
+        tmp_path / "m.jsonl",
+        [
+            ManifestItem(
+                path=str(tmp_path / "x.wav"),
+                duration=1.0,
+                sample_rate=16000,
+                channels=1,
+                split="test",
+            )
+        ],
+    )
+    argv = ["codec", "refit", "--codec", codec_dir, "--manifest", tmp_path / "m.jsonl"]
+    assert run([*argv, "--out", tmp_path / "o"]) == 2
+    assert "no items in split 'train'" in capsys.readouterr().out
+    assert run([*argv, "--out", tmp_path / "o", "--split", "test"]) == 2
+    assert "no readable audio" in capsys.readouterr().out
+    assert not (tmp_path / "o").exists()

@@ -12,7 +12,12 @@ from audiogen.codecs.discriminators import (
     feature_matching_loss,
     generator_adversarial_loss,
 )
-from audiogen.codecs.losses import MelSpectrogram, MultiScaleMelLoss, l1_loss
+from audiogen.codecs.losses import (
+    MelSpectrogram,
+    MultiScaleMelLoss,
+    STFTConvergenceLoss,
+    l1_loss,
+)
 
 
 def test_mel_matches_librosa():
@@ -25,6 +30,33 @@ def test_mel_matches_librosa():
     mel = MelSpectrogram(sample_rate=sr, n_fft=512, hop_length=128, n_mels=40)
     out = mel(torch.from_numpy(y)[None, None])[0, 0].numpy()
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
+
+
+def _tone(f0: float, sr: int = 32000, seconds: float = 1.0) -> torch.Tensor:
+    t = torch.arange(int(sr * seconds)) / sr
+    return sum(torch.sin(2 * torch.pi * k * f0 * t) / k for k in range(1, 6))[None, None]
+
+
+def test_stft_convergence_sees_a_wrong_semitone():
+    sc = STFTConvergenceLoss(sample_rate=32000)
+    a, semitone, quieter = _tone(440.0), _tone(466.16), 0.7 * _tone(440.0)
+    assert float(sc(a, a)) == 0
+    assert float(sc(torch.zeros_like(a), a)) == pytest.approx(1.0)
+    # A semitone moves every partial to other bins: the spectra barely overlap (~sqrt 2),
+    # against 0.3 for the right note 3 dB quieter.
+    assert float(sc(semitone, a)) > 1.2
+    assert float(sc(quieter, a)) == pytest.approx(0.3, abs=1e-4)
+    assert float(sc(semitone, a)) > 4 * float(sc(quieter, a))
+
+
+def test_stft_convergence_is_finite_with_a_silent_window():
+    sc = STFTConvergenceLoss(sample_rate=32000)
+    target = torch.cat([_tone(440.0), torch.zeros_like(_tone(440.0))])
+    pred = (target + 0.01 * torch.randn_like(target)).requires_grad_(True)
+    loss = sc(pred, target)
+    assert 0 < float(loss) < 0.5
+    loss.backward()
+    assert torch.isfinite(pred.grad).all()
 
 
 def test_multiscale_mel_loss_properties():

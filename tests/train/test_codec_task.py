@@ -33,6 +33,7 @@ TINY = [
     "model.target_bandwidths=[1.0]",
     "loss.mel_n_ffts=[64, 128, 256]",
     "loss.mel_bins=16",
+    "loss.stft_n_ffts=[256, 512]",
     "loss.disc_filters=4",
     "loss.disc_n_ffts=[128, 256]",
     "data.segment_seconds=0.25",
@@ -77,6 +78,8 @@ def test_reconstruction_loss_decreases(manifest, tmp_path) -> None:
     last = np.mean([r["mel"] for r in log[-3:]])
     assert "d_loss" not in log[-1]  # still in the reconstruction-only warm-up
     assert last < 0.8 * first, (first, last)
+    stft_first = np.mean([r["stft"] for r in log[:3]])  # the recipe's pitch term is trained
+    assert np.mean([r["stft"] for r in log[-3:]]) < 0.9 * stft_first
 
 
 def test_gan_branch_runs_and_checkpoint_loads_as_codec(manifest, tmp_path) -> None:
