@@ -28,9 +28,14 @@ stage codec
 ag train codec --recipe recipes/codec_tiny.toml --out "$RUNS/codec" $(resume "$RUNS/codec") \
     --set data.manifest="$CORPUS/manifest.jsonl" --set train.progress=false
 done_ codec
-# The bundle uses the step-3000 checkpoint, before the recipe's GAN phase (README, Codec
-# quality); keep_last in the recipe keeps it.
-CODEC="$RUNS/codec/checkpoints/step_003000"
+
+stage refit
+# The bundle uses the step-3000 checkpoint, before the recipe's GAN phase (keep_last in the
+# recipe keeps it), with its under-used codebooks refitted by k-means (README, bundled model).
+CODEC="$RUNS/codec_refit"
+[ -f "$CODEC/model.safetensors" ] || ag codec refit --codec "$RUNS/codec/checkpoints/step_003000" \
+    --manifest "$CORPUS/manifest.jsonl" --out "$CODEC"
+done_ refit
 
 stage tokenize
 ag tokenize "$CORPUS/manifest.jsonl" --codec "$CODEC" --out "$RUNS/tokens"
