@@ -119,25 +119,25 @@ def _refit(args: argparse.Namespace) -> int:
     if not items:
         raise UserError(f"{args.manifest}: no items in split {args.split!r}")
     codec = Codec.load(args.codec, device=args.device).eval()  # weights kept as trained
-    seen = RefitReport()
+    report = RefitReport()
     try:
-        frames = encoder_frames(codec, items, seconds=args.seconds, report=seen)
+        frames = encoder_frames(codec, items, seconds=args.seconds, report=report)
     except ValueError as e:
         raise UserError(f"{args.manifest}: {e}") from None
-    for path, reason in seen.skipped.items():
+    for path, reason in report.skipped.items():
         print(f"  skipped {path}: {reason}")
     if frames.shape[0] < codec.cardinality:
         raise UserError(
             f"{args.manifest}: {frames.shape[0]} frames are fewer than the "
             f"{codec.cardinality} codes of a codebook; give more items or --seconds"
         )
-    report = refit_codebooks(codec, frames, iters=args.iters, seed=args.seed)
+    refit_codebooks(codec, frames, iters=args.iters, seed=args.seed, report=report)
     codec.save(args.out)
     for k, (ppl, res) in enumerate(zip(report.perplexity, report.residual, strict=True)):
         print(f"  q{k + 1}: perplexity {ppl:.0f}, energy left {100 * res:.1f}%")
     print(
-        f"wrote {args.out}: codebooks refitted on {report.frames} frames of {seen.items} items, "
-        f"{len(seen.skipped)} skipped"
+        f"wrote {args.out}: codebooks refitted on {report.frames} frames of {report.items} "
+        f"items, {len(report.skipped)} skipped"
     )
     return 0
 

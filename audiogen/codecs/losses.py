@@ -121,8 +121,7 @@ class STFTConvergenceLoss(nn.Module):
     (the notes and their harmonics) rather than the noise floor between them, which a log
     loss at this resolution would weigh as much. Hop ``n_fft // 4``, Hann window,
     centre-padded (reflect; zeros for windows shorter than half an STFT). The norms are
-    over the whole batch: a per-example ratio
-    explodes on a silent training window.
+    over the whole batch: a per-example ratio explodes on a silent training window.
     """
 
     def __init__(

@@ -16,7 +16,7 @@ approximations as well.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -43,7 +43,6 @@ def encoder_frames(
     *,
     seconds: float,
     report: RefitReport,
-    progress: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Latent frames ``[N, D]`` of the middle ``seconds`` of each item (all of a shorter one).
 
@@ -51,7 +50,7 @@ def encoder_frames(
     """
     frames = []
     device = next(codec.parameters()).device
-    for i, item in enumerate(items):
+    for item in items:
         try:
             info = audio.info(item.path)
             offset = max(0.0, (info.duration - seconds) / 2)
@@ -68,8 +67,6 @@ def encoder_frames(
         z = codec.encoder(wav[None].to(device))  # [1, D, F]
         frames.append(z[0].t().float().cpu())
         report.items += 1
-        if progress:
-            progress(i + 1, len(items))
     if not frames:
         raise ValueError("no readable audio to fit the codebooks on")
     out = torch.cat(frames)
@@ -79,15 +76,21 @@ def encoder_frames(
 
 @torch.no_grad()
 def refit_codebooks(
-    codec: Codec, frames: torch.Tensor, *, iters: int = 25, seed: int = 0
+    codec: Codec,
+    frames: torch.Tensor,
+    *,
+    iters: int = 25,
+    seed: int = 0,
+    report: RefitReport | None = None,
 ) -> RefitReport:
     """Fit each codebook of ``codec`` in turn to the residual of the ones before; in place.
 
     Every codebook is re-centred by k-means (``iters`` Lloyd steps, initial centroids drawn
     with ``seed``); its EMA statistics are reset to the fit's counts, so training can go on
-    from the refitted codec. Returns per-codebook perplexity and remaining energy.
+    from the refitted codec. Adds per-codebook perplexity and remaining energy to ``report``
+    (the one :func:`encoder_frames` filled, or a new one) and returns it.
     """
-    report = RefitReport(frames=frames.shape[0])
+    report = report or RefitReport(frames=frames.shape[0])
     residual = frames.to(next(codec.parameters()).device, torch.float32)
     energy = residual.pow(2).mean()
     for k, layer in enumerate(codec.quantizer.layers):

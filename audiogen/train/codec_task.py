@@ -67,7 +67,7 @@ class LossConfig:
     adversarial_start: int = 0  # steps of reconstruction-only warm-up before the GAN terms
     mel_n_ffts: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 512, 1024, 2048])
     mel_bins: int = 64
-    stft: float = 0.0  # STFTConvergenceLoss weight: resolves semitones, a 64-band mel does not
+    stft: float = 0.0  # STFTConvergenceLoss weight: the pitch detail a 64-band mel blurs
     stft_n_ffts: list[int] = field(default_factory=lambda: [2048, 4096])
     stft_f_max: float = 4000.0
     disc_filters: int = 32

@@ -162,8 +162,14 @@ def _latent_error(codec: Codec, wav: torch.Tensor) -> float:
     return float((z - q).pow(2).mean() / z.pow(2).mean())
 
 
+def _item(path, split: str = "train"):
+    from audiogen.data.manifest import ManifestItem
+
+    return ManifestItem(path=str(path), duration=1.0, sample_rate=16000, channels=1, split=split)
+
+
 def test_refit_fits_the_codebooks_and_skips_broken_files(tmp_path, capsys):
-    from audiogen.data.manifest import ManifestItem, write_manifest
+    from audiogen.data.manifest import write_manifest
 
     torch.manual_seed(0)
     codec = build_codec(CodecConfig.tiny())  # k-means init: codebooks zero until trained
@@ -174,28 +180,9 @@ def test_refit_fits_the_codebooks_and_skips_broken_files(tmp_path, capsys):
         path = audio.save(
             tmp_path / f"tone{i}.wav", 0.3 * torch.sin(2 * torch.pi * f0 * t)[None], 16000
         )
-        items.append(
-            ManifestItem(path=str(path), duration=1.0, sample_rate=16000, channels=1, split="train")
-        )
+        items.append(_item(path))
     (tmp_path / "broken.wav").write_bytes(b"RIFF not really audio")
-    items.append(
-        ManifestItem(
-            path=str(tmp_path / "broken.wav"),
-            duration=1.0,
-            sample_rate=16000,
-            channels=1,
-            split="train",
-        )
-    )
-    items.append(
-        ManifestItem(
-            path=str(tmp_path / "tone0.wav"),
-            duration=1.0,
-            sample_rate=16000,
-            channels=1,
-            split="test",
-        )
-    )
+    items += [_item(tmp_path / "broken.wav"), _item(tmp_path / "tone0.wav", split="test")]
     write_manifest(tmp_path / "manifest.jsonl", items)
 
     out = tmp_path / "refit"
@@ -217,20 +204,9 @@ def test_refit_fits_the_codebooks_and_skips_broken_files(tmp_path, capsys):
 
 
 def test_refit_errors_name_the_problem(tmp_path, codec_dir, capsys):
-    from audiogen.data.manifest import ManifestItem, write_manifest
+    from audiogen.data.manifest import write_manifest
 
-    write_manifest(
-        tmp_path / "m.jsonl",
-        [
-            ManifestItem(
-                path=str(tmp_path / "x.wav"),
-                duration=1.0,
-                sample_rate=16000,
-                channels=1,
-                split="test",
-            )
-        ],
-    )
+    write_manifest(tmp_path / "m.jsonl", [_item(tmp_path / "x.wav", split="test")])
     argv = ["codec", "refit", "--codec", codec_dir, "--manifest", tmp_path / "m.jsonl"]
     assert run([*argv, "--out", tmp_path / "o"]) == 2
     assert "no items in split 'train'" in capsys.readouterr().out
