@@ -71,8 +71,9 @@ def features(wav: np.ndarray, sr: int) -> np.ndarray:
     import librosa
 
     mag = np.abs(librosa.stft(wav, n_fft=2048, hop_length=512))
+    power = mag**2
     mfcc = librosa.feature.mfcc(
-        S=librosa.power_to_db(librosa.feature.melspectrogram(S=mag**2, sr=sr)), n_mfcc=20
+        S=librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr)), n_mfcc=20
     )
     shape = np.stack(
         [
@@ -87,7 +88,7 @@ def features(wav: np.ndarray, sr: int) -> np.ndarray:
     level = np.log(librosa.feature.rms(S=mag)[0] + 1e-5)
     rises = np.diff(level)
     envelope = [onset.mean(), onset.std(), np.percentile(rises, 95), np.percentile(rises, 5)]
-    mel = librosa.power_to_db(librosa.feature.melspectrogram(S=mag**2, sr=sr, n_mels=40)).mean(1)
+    mel = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr, n_mels=40)).mean(1)
     stats = [mfcc.mean(1), mfcc.std(1), np.log1p(shape.mean(1)), np.log1p(shape.std(1))]
     stats += [contrast.mean(1), contrast.std(1), envelope, [level.std()], mel - mel.max()]
     return np.concatenate(stats)
@@ -168,7 +169,7 @@ def render_for_judge(midi_path: Path, inst, out: Path, sr: int, seconds: float) 
 
     import pretty_midi
 
-    from audiogen.synth.fluidsynth import render_midi_fluidsynth
+    from audiogen.data.corpus import DEFAULT_SOUNDFONT, render_fluidsynth
 
     pm = pretty_midi.PrettyMIDI(str(midi_path))
     pitches = [n.pitch for part in pm.instruments if not part.is_drum for n in part.notes]
@@ -180,8 +181,9 @@ def render_for_judge(midi_path: Path, inst, out: Path, sr: int, seconds: float) 
             n.pitch = int(np.clip(n.pitch + shift, 0, 127))
     with tempfile.TemporaryDirectory() as tmp:
         pm.write(str(Path(tmp) / "judge.mid"))
-        render_midi_fluidsynth(Path(tmp) / "judge.mid", Path(tmp) / "judge.wav", sample_rate=sr)
-        wav, _ = audio.load(Path(tmp) / "judge.wav")
+        wav = render_fluidsynth(
+            Path(tmp) / "judge.mid", sample_rate=sr, soundfont=DEFAULT_SOUNDFONT
+        )
     wav = audio.convert_channels(wav, 1)[:, : int((seconds + 1) * sr)]
     out.parent.mkdir(parents=True, exist_ok=True)
     audio.save(out, audio.normalize_peak(wav, peak_db=-1.0), sr)
@@ -194,11 +196,12 @@ def judge_examples(rows, root: Path, sr: int, seconds: float, cache: Path) -> li
     per family."""
     examples = [(root / r["path"], family(r["instruments"]), r["path"], True) for r in rows]
     examples = [e for e in examples if e[1] is not None]
+    members_of = family_instruments()
     for k, r in enumerate(rows):
-        for fam, members in family_instruments().items():
+        name = Path(r["path"]).with_suffix("").as_posix().replace("/", "_")
+        for fam, members in members_of.items():
             inst = members[k % len(members)]
-            out = cache / f"{Path(r['path']).with_suffix('').as_posix().replace('/', '_')}"
-            out = out.with_name(f"{out.name}_{inst.program}_{seconds * 2:g}s.flac")
+            out = cache / f"{name}_{inst.program}_{seconds * 2:g}s.flac"
             path = render_for_judge(root / r["midi"], inst, out, sr, 2 * seconds)
             examples.append((path, fam, r["path"], False))
     return examples
