@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from audiogen.conditioners import ConditionFuser, MelodyConditioner, TextConditioner
+from audiogen.conditioners.base import ConditionOutput
 from audiogen.conditioners.melody import ChromaExtractor, MelodyTokens, one_hot_argmax
 from audiogen.conditioners.text import TextTokens, hf_text_conditioner, minilm_conditioner
 from audiogen.errors import UserError
@@ -43,18 +44,38 @@ class TextSpec:
     max_length: int = 64
     fuse: Literal["cross", "prepend"] = "cross"
 
+    def __post_init__(self) -> None:
+        if self.fuse not in ("cross", "prepend"):
+            raise ValueError(f"text.fuse must be 'cross' or 'prepend', got {self.fuse!r}")
+
 
 @dataclass
 class MelodySpec:
     """Chroma conditioning. ``chroma_rate`` is frames per second (MusicGen-melody: 32000 /
     4096); ``chroma_length`` tiles every melody to that many frames as MusicGen-melody does
-    (None: the melody's own length, padded and masked)."""
+    (None: the melody's own length, padded and masked).
+
+    ``fuse``: ``prepend`` (MusicGen-melody: the chroma frames go before the tokens),
+    ``cross`` (cross-attended), or ``sum``: each chroma frame is repeated onto the codec
+    frames it covers and added to the LM's input at the step that predicts that frame's
+    first codebook, so the LM reads the pitch where it writes the note (audiogen's own
+    layout, not MusicGen's; its projection starts at zero, so an untrained melody changes
+    nothing, and the null melody adds zero)."""
 
     enabled: bool = False
     chroma_rate: float = 12.5
     n_fft: int = 4096
     chroma_length: int | None = None
-    fuse: Literal["cross", "prepend"] = "prepend"
+    fuse: Literal["cross", "prepend", "sum"] = "prepend"
+
+    def __post_init__(self) -> None:
+        if self.fuse not in ("cross", "prepend", "sum"):
+            raise ValueError(f"melody.fuse must be cross, prepend or sum, got {self.fuse!r}")
+        if self.fuse == "sum" and self.chroma_length is not None:
+            raise ValueError(
+                "melody.fuse = 'sum' follows the melody frame by frame; "
+                "chroma_length (tiling) does not apply"
+            )
 
 
 @dataclass
@@ -96,7 +117,7 @@ class ModelSpec:
                 sample_rate=int(d["sample_rate"]),
                 frame_rate=float(d["frame_rate"]),
             )
-        except (KeyError, TypeError) as e:
+        except (KeyError, TypeError, ValueError) as e:
             raise UserError(f"model config: bad or missing entry ({e})") from None
 
 
@@ -119,7 +140,13 @@ def build_melody(spec: MelodySpec, dim: int, sample_rate: int) -> MelodyConditio
     extractor = ChromaExtractor(
         sample_rate=sample_rate, n_fft=spec.n_fft, frame_rate=spec.chroma_rate
     )
-    return MelodyConditioner(extractor=extractor, output_dim=dim, chroma_length=spec.chroma_length)
+    melody = MelodyConditioner(
+        extractor=extractor, output_dim=dim, chroma_length=spec.chroma_length
+    )
+    if spec.fuse == "sum":
+        nn.init.zeros_(melody.proj.weight)
+        nn.init.zeros_(melody.proj.bias)
+    return melody
 
 
 def chroma_from_pitch_classes(pc: np.ndarray, step: int) -> torch.Tensor:
@@ -195,15 +222,29 @@ class MusicGenModel(nn.Module):
         if text is not None:
             outs["text"] = self.text(text.to(self.device))
         if melody is not None:
-            outs["melody"] = self.melody(melody.to(self.device))
+            melody = melody.to(self.device)
+            out = self.melody(melody)
+            if self.spec.melody.fuse == "sum":
+                out = self._on_frames(out, melody.present)
+            outs["melody"] = out
         fused = self.fuser(outs)
         dtype = self.lm.compute_dtype
         cast = lambda t: None if t is None else t.to(dtype)  # noqa: E731
         # Prefix padding (text padding inside a prepended block) stays visible to the LM,
         # as in MusicGen-melody, whose decoder sees the zeroed padded embeddings.
         return Conditions(
-            cross=cast(fused.cross), cross_mask=fused.cross_mask, prefix=cast(fused.prefix)
+            cross=cast(fused.cross),
+            cross_mask=fused.cross_mask,
+            prefix=cast(fused.prefix),
+            frame=cast(fused.frame),
         )
+
+    def _on_frames(self, out: ConditionOutput, present: torch.Tensor) -> ConditionOutput:
+        """A chroma-rate condition on the codec's frame grid (each chroma frame repeated
+        over the codec frames it covers); a null melody (``present`` False) is masked out."""
+        step = self.chroma_step
+        mask = (out.mask & present[:, None]).repeat_interleave(step, dim=1)
+        return ConditionOutput(emb=out.emb.repeat_interleave(step, dim=1), mask=mask)
 
     def conditions(
         self,
@@ -218,7 +259,9 @@ class MusicGenModel(nn.Module):
         return next(self.lm.parameters()).device
 
     def forward(self, seq: torch.Tensor, cond: Conditions) -> LMOutput:
-        return self.lm(seq, cross=cond.cross, cross_mask=cond.cross_mask, prefix=cond.prefix)
+        return self.lm(
+            seq, cross=cond.cross, cross_mask=cond.cross_mask, prefix=cond.prefix, frame=cond.frame
+        )
 
     # -- checkpoints --------------------------------------------------------------------
 

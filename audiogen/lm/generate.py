@@ -12,6 +12,7 @@ the last ``window - extend_stride`` frames become the prompt of the next window.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,15 +33,19 @@ class Conditions:
 
     cross: ``[B, Sc, D]`` cross-attention source; cross_mask: ``[B, Sc]`` bool (True = valid).
     prefix: ``[B, P, D]`` embeddings prepended to the sequence (MusicGen-melody).
+    frame: ``[B, F, D]`` embeddings added to the inputs frame by frame (the ``sum`` fuse):
+    sequence position ``s`` gets ``frame[:, s]``, the condition of the frame whose first
+    codebook it predicts; positions past ``F`` get nothing.
     """
 
     cross: torch.Tensor | None = None
     cross_mask: torch.Tensor | None = None
     prefix: torch.Tensor | None = None
+    frame: torch.Tensor | None = None
 
     @property
     def batch_size(self) -> int | None:
-        for t in (self.cross, self.prefix):
+        for t in (self.cross, self.prefix, self.frame):
             if t is not None:
                 return t.shape[0]
         return None
@@ -52,7 +57,14 @@ class Conditions:
         if self.cross is not None:
             mask = torch.zeros(self.cross.shape[:2], dtype=torch.bool, device=self.cross.device)
         prefix = None if self.prefix is None else torch.zeros_like(self.prefix)
-        return Conditions(cross=cross, cross_mask=mask, prefix=prefix)
+        frame = None if self.frame is None else torch.zeros_like(self.frame)
+        return Conditions(cross=cross, cross_mask=mask, prefix=prefix, frame=frame)
+
+    def from_frame(self, offset: int) -> Conditions:
+        """The same conditions for a window that starts at frame ``offset``."""
+        if self.frame is None or offset == 0:
+            return self
+        return dataclasses.replace(self, frame=self.frame[:, offset:])
 
 
 @dataclass
@@ -85,9 +97,10 @@ def _merge(cond: Conditions, null: Conditions | None) -> Conditions:
     """Stack ``[cond; null]`` along the batch (padding cross sources to one length)."""
     if null is None:
         return cond
-    cross = mask = prefix = None
-    if (cond.cross is None) != (null.cross is None) or (cond.prefix is None) != (
-        null.prefix is None
+    cross = mask = prefix = frame = None
+    if any(
+        (getattr(cond, k) is None) != (getattr(null, k) is None)
+        for k in ("cross", "prefix", "frame")
     ):
         raise ValueError("cond and null_cond must carry the same kinds of tensors")
     if cond.cross is not None:
@@ -99,7 +112,10 @@ def _merge(cond: Conditions, null: Conditions | None) -> Conditions:
         if cond.prefix.shape[1] != null.prefix.shape[1]:
             raise ValueError("cond and null prefix must have the same length")
         prefix = torch.cat([cond.prefix, null.prefix])
-    return Conditions(cross=cross, cross_mask=mask, prefix=prefix)
+    if cond.frame is not None:
+        length = max(cond.frame.shape[1], null.frame.shape[1])
+        frame = torch.cat([_pad_cross(t, None, length)[0] for t in (cond.frame, null.frame)])
+    return Conditions(cross=cross, cross_mask=mask, prefix=prefix, frame=frame)
 
 
 class _Progress:
@@ -165,6 +181,7 @@ def _generate_window(
     p = 0 if prefix is None else prefix.shape[1]
     cross = conds.cross.to(dtype) if conds.cross is not None else None
     cross_kv = lm.cross_kv(cross, conds.cross_mask)
+    frame = conds.frame.to(dtype) if conds.frame is not None else None
     cache = KVCache(
         num_layers=cfg.num_layers,
         batch=rows,
@@ -179,6 +196,8 @@ def _generate_window(
         x = lm.embed_codes(tokens)
         if rows != batch:
             x = torch.cat([x, x])  # same tokens for the cond and null branches
+        if frame is not None:  # sequence position start - p onwards
+            x = x + lm.frame_inputs(frame, start - p if pre is None else 0, x.shape[1])
         if pre is not None:
             x = torch.cat([pre, x], dim=1)
         h = lm.backbone(x, start=start, cache=cache, cross_kv=cross_kv)
@@ -281,6 +300,7 @@ def generate(
         keep = window - stride
         ctx = codes[..., codes.shape[-1] - keep :]
         n = min(window, keep + num_frames - codes.shape[-1])
+        kw["conds"] = conds.from_frame(codes.shape[-1] - keep)
         new, more, logits = _generate_window(lm, prompt=ctx, num_frames=n, **kw)
         codes = torch.cat([codes, new[..., keep:]], dim=-1)
         steps += more

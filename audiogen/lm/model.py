@@ -8,7 +8,9 @@ final LayerNorm and one ``Linear(D, card)`` head per codebook (stored fused as o
 
 Conditions arrive as tensors already at the LM width: ``cross [B, Sc, D]`` with
 ``cross_mask [B, Sc]`` for cross-attention, and/or ``prefix [B, P, D]`` prepended to the
-sequence (MusicGen-melody's fuser); logits for prefix positions are dropped.
+sequence (MusicGen-melody's fuser; logits for prefix positions are dropped), and/or
+``frame [B, F, D]`` added to the token embeddings position by position (a frame-aligned
+condition: position ``s`` gets ``frame[:, s]``).
 """
 
 from __future__ import annotations
@@ -99,6 +101,14 @@ class MusicLM(nn.Module):
             x = x + self.embed[k](seq[:, k])
         return x
 
+    @staticmethod
+    def frame_inputs(frame: torch.Tensor, start: int, length: int) -> torch.Tensor:
+        """``frame[:, start : start + length]``, zero-padded past its end: ``[B, length, D]``."""
+        part = frame[:, start : start + length]
+        if part.shape[1] < length:
+            part = nn.functional.pad(part, (0, 0, 0, length - part.shape[1]))
+        return part
+
     def cross_kv(
         self, cross: torch.Tensor | None, cross_mask: torch.Tensor | None, *, lazy: bool = False
     ) -> CrossKV | None:
@@ -162,15 +172,19 @@ class MusicLM(nn.Module):
         cross: torch.Tensor | None = None,
         cross_mask: torch.Tensor | None = None,
         prefix: torch.Tensor | None = None,
+        frame: torch.Tensor | None = None,
     ) -> LMOutput:
         """Full (uncached) forward.
 
         seq: ``[B, K, S]`` token ids in ``[0, card]``. cross: ``[B, Sc, D]`` condition
         embeddings, cross_mask ``[B, Sc]`` bool (True = valid). prefix: ``[B, P, D]``
-        embeddings prepended to the sequence (they take positions ``0..P-1``).
+        embeddings prepended to the sequence (they take positions ``0..P-1``). frame:
+        ``[B, F, D]`` added to the token embeddings (``frame[:, s]`` at sequence step s).
         Returns logits ``[B, K, S, card]``: position s predicts step s + 1.
         """
         x = self.embed_codes(seq)
+        if frame is not None:
+            x = x + self.frame_inputs(frame.to(x.dtype), 0, x.shape[1])
         p = 0
         if prefix is not None:
             p = prefix.shape[1]

@@ -47,6 +47,12 @@ class TrainConfig:
     checkpoint_every: int = 100
     keep_last: int = 3  # checkpoints kept on disk (older ones are deleted)
     max_nonfinite: int = 10  # consecutive non-finite losses before training stops
+    # Fine-tuning: start from the weights of a model directory or checkpoint (its
+    # model.safetensors) instead of a fresh init; the optimizer and schedule start fresh.
+    init: str | None = None
+    # Weight names (prefixes) that keep the fresh init instead, e.g. ["melody.proj"] to
+    # retrain a projection whose role changed. Every other weight must be in the file.
+    init_skip: list[str] = field(default_factory=list)
     tensorboard: bool = True
     progress: bool = True  # tqdm bar on rank 0
 

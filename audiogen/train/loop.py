@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from audiogen.errors import UserError
 from audiogen.train import checkpoint as ckpt
@@ -149,6 +152,40 @@ def train(task: Task, recipe: Any, *, out_dir: str | Path, resume: bool = False)
         D.shutdown(env)
 
 
+def init_from(model: nn.Module, path: str | os.PathLike, *, skip: Sequence[str] = ()) -> None:
+    """Load the weights of a model directory or checkpoint (``model.safetensors``) into a
+    freshly built model, for fine-tuning. Names under a ``skip`` prefix keep their fresh
+    init; frozen weights may be absent; anything else missing, extra or of another shape
+    is a UserError naming the file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    p = Path(path)
+    file = p / ckpt.MODEL if p.is_dir() else p
+    if not file.is_file():
+        raise UserError(f"train.init: {file} not found (give a model directory or checkpoint)")
+    try:
+        state = load_file(str(file))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise UserError(f"train.init: cannot read {file} ({e})") from None
+    skipped = lambda k: any(k.startswith(s) for s in skip)  # noqa: E731
+    own = model.state_dict()
+    frozen = D.frozen_parameters(model)
+    missing = sorted(k for k in own if k not in state and k not in frozen and not skipped(k))
+    unexpected = sorted(k for k in state if k not in own)
+    shapes = sorted(
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in state
+        if k in own and not skipped(k) and state[k].shape != own[k].shape
+    )
+    if missing or unexpected or shapes:
+        raise UserError(
+            f"train.init: {file} does not fit this model's recipe (missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}, other shapes {shapes[:3]})"
+        )
+    model.load_state_dict({k: v for k, v in state.items() if not skipped(k)}, strict=False)
+
+
 def _train(task: Task, recipe: Any, out_dir: Path, resume: bool, env: D.DistEnv) -> TrainResult:
     tc, oc = recipe.train, recipe.optim
     precision = resolve_precision(tc.precision, env.device)
@@ -160,7 +197,10 @@ def _train(task: Task, recipe: Any, out_dir: Path, resume: bool, env: D.DistEnv)
         )
 
     _seed_all(tc.seed)  # the same on every rank: identical initial weights
-    model = task.build_model(recipe).to(device=env.device, dtype=precision.param_dtype)
+    model = task.build_model(recipe)
+    if tc.init and not resume:
+        init_from(model, tc.init, skip=tc.init_skip)
+    model = model.to(device=env.device, dtype=precision.param_dtype)
     model = D.wrap_model(model, env, tc.parallel)
     # SR noise has its own generator: seeded alike on all DDP ranks so replicas stay
     # identical; per rank under FSDP, where each rank rounds a different shard.

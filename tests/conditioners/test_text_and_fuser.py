@@ -89,7 +89,46 @@ def test_fuser_routes_and_orders():
     with pytest.raises(ValueError, match="no fuse mode"):
         fuser({"txet": _cond(1, 1, 4, 0)})
     with pytest.raises(ValueError, match="unknown fuse mode"):
-        ConditionFuser({"text": "sum"})
+        ConditionFuser({"text": "add"})
+
+
+def test_fuser_sums_frame_conditions_masked_and_padded():
+    a, b = _cond(2, 3, 4, 1), _cond(2, 5, 4, 2)
+    a.mask[1] = False  # a masked condition adds nothing
+    fused = ConditionFuser({"melody": "sum", "other": "sum"})({"melody": a, "other": b})
+    assert fused.cross is None and fused.prefix is None and fused.frame.shape == (2, 5, 4)
+    assert fused.frame[0, :3].eq(3).all() and fused.frame[0, 3:].eq(2).all()
+    assert fused.frame[1].eq(2).all()
+
+
+def test_summed_melody_lands_on_its_codec_frames_and_null_adds_nothing():
+    from audiogen.lm import tiny_config
+    from audiogen.musicgen import MelodySpec, ModelSpec, MusicGenModel, TextSpec
+
+    spec = ModelSpec(
+        lm=tiny_config(cross_attention=False),
+        text=TextSpec(encoder="none"),
+        melody=MelodySpec(enabled=True, fuse="sum", chroma_rate=12.5),
+        frame_rate=50.0,
+    )
+    model = MusicGenModel.build(spec).eval()
+    assert model.melody.proj.weight.abs().sum() == 0  # zero init: an untrained melody is a no-op
+    torch.nn.init.normal_(model.melody.proj.weight)
+    chroma = torch.eye(12)[[2, 7, 7]]
+    cond = model.conditions([None, None], [chroma, None])
+    assert cond.prefix is None and cond.cross is None and cond.frame.shape == (2, 12, 32)
+    want = model.melody.proj(chroma).repeat_interleave(4, dim=0)
+    torch.testing.assert_close(cond.frame[0], want)
+    assert cond.frame[1].abs().sum() == 0  # the null melody
+    for bad, match in [
+        (lambda: TextSpec(fuse="sum"), "text.fuse"),
+        (lambda: MelodySpec(fuse="sum", chroma_length=100), "chroma_length"),
+        (lambda: MelodySpec(fuse="add"), "melody.fuse"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            bad()
+    with pytest.raises(UserError, match="model config.*melody.fuse"):
+        ModelSpec.from_dict({**spec.to_dict(), "melody": {"fuse": "add"}})
 
 
 def test_dropout_inputs_seeded_rate():

@@ -160,6 +160,36 @@ def test_prefix_cached_equals_plain():
     assert (out.logits - ref).abs().max() < 1e-4
 
 
+def test_frame_conditions_cached_equal_plain_and_slide_with_the_window():
+    """Frame-aligned conditions (the ``sum`` fuse): the cached steps see the frame of the
+    position they feed, CFG's null branch sees zeros, and a later window sees the frames
+    from where it starts."""
+    torch.manual_seed(0)
+    lm = MusicLM(config=tiny_config()).eval()
+    cross = torch.randn(1, 3, 32)
+    cond = Conditions(cross=cross, frame=torch.randn(1, 9, 32))
+    null = cond.null()
+    assert null.frame.abs().sum() == 0
+    out = generate(lm, num_frames=7, cond=cond, cfg_coef=2.0, params=GREEDY, return_logits=True)
+    seq = lm.config.pattern().build(out.codes, special_token=32).seq
+    with torch.no_grad():
+        c = lm(seq, cross=cross, frame=cond.frame).logits
+        u = lm(seq, cross=torch.zeros_like(cross), cross_mask=null.cross_mask).logits
+    ref = (u + (c - u) * 2.0)[:, :, :-1]
+    assert (out.logits - ref).abs().max() < 1e-4
+    # Another frame condition changes the output; frames past the sequence are ignored.
+    other = Conditions(cross=cross, frame=-cond.frame)
+    assert not torch.equal(generate(lm, num_frames=7, cond=other, params=GREEDY).codes, out.codes)
+
+    long = generate(lm, num_frames=12, cond=cond, window=8, extend_stride=4, params=GREEDY)
+    first = generate(lm, num_frames=8, cond=cond, params=GREEDY).codes
+    second = generate(
+        lm, num_frames=8, cond=cond.from_frame(4), prompt=first[..., 4:], params=GREEDY
+    ).codes
+    assert torch.equal(long.codes[..., :8], first)
+    assert torch.equal(long.codes[..., 8:], second[..., 4:])
+
+
 def test_seeded_sampling_reproducible_and_batched():
     torch.manual_seed(0)
     lm = MusicLM(config=tiny_config()).eval()
