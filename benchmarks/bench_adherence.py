@@ -19,6 +19,8 @@ audio's, so a number can be read against what the judge can tell at all:
   factor of 2);
 - melody: chroma cosine between the piece's MIDI and audio generated with that MIDI as the
   melody condition, against the same prompts generated without it (the baseline);
+  family and tempo are judged on the text-only clips, and again (``with_melody``) on the
+  clips that also follow the melody;
 - FAD (MFCC embedding, no weights needed) of generated vs held-out audio, next to the FAD
   between two halves of the held-out audio.
 
@@ -381,6 +383,7 @@ def main() -> int:
         mel = gen.generate_with_melody([prompt], root / r["midi"], seed=args.seed + i)[0]
         t_gen += time.perf_counter() - t0
         mono = plain.mean(0).numpy()
+        mel_mono = mel.mean(0).numpy()
         fam = family(r["instruments"])
         item = {
             "piece": r.get("piece", r["path"]),
@@ -391,6 +394,11 @@ def main() -> int:
             "bpm": r["bpm"],
             **judge_tempo(mono, sr, r["bpm"], trange),
             "chroma_with_melody": melody_chroma_cosine(root / r["midi"], mel, sr),
+            # The same judges on the clip that also follows the piece's melody.
+            "with_melody": {
+                "judged_family": str(judge.predict(features(mel_mono, sr)[None])[0]),
+                **judge_tempo(mel_mono, sr, r["bpm"], trange),
+            },
             "chroma_without_melody": melody_chroma_cosine(root / r["midi"], plain, sr),
         }
         items.append((item, mono))
@@ -431,6 +439,12 @@ def main() -> int:
         "family_codec_judge": codec_judge_info,
         **tempo_rates([it for it, _ in items]),
         "tempo_range": trange,
+        "with_melody": {
+            "instrument_family_accuracy": mean(
+                [it["family"] == it["with_melody"]["judged_family"] for it in fam_items]
+            ),
+            **tempo_rates([it["with_melody"] for it, _ in items]),
+        },
         "tempo_judge_on_real_test_audio": mean(real_tempo),
         "judged_test_clips": ceilings,
         "chroma_cosine_with_melody": mean([it["chroma_with_melody"] for it, _ in items]),
