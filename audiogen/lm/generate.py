@@ -114,7 +114,7 @@ def _merge(cond: Conditions, null: Conditions | None) -> Conditions:
         prefix = torch.cat([cond.prefix, null.prefix])
     if cond.frame is not None:
         length = max(cond.frame.shape[1], null.frame.shape[1])
-        frame = torch.cat([_pad_cross(t, None, length)[0] for t in (cond.frame, null.frame)])
+        frame = torch.cat([MusicLM.frame_inputs(t, 0, length) for t in (cond.frame, null.frame)])
     return Conditions(cross=cross, cross_mask=mask, prefix=prefix, frame=frame)
 
 
