@@ -24,6 +24,7 @@ from torch import nn
 
 from audiogen.conditioners import ConditionFuser, MelodyConditioner, TextConditioner
 from audiogen.conditioners.base import ConditionOutput
+from audiogen.conditioners.fuser import FUSE_MODES
 from audiogen.conditioners.melody import ChromaExtractor, MelodyTokens, one_hot_argmax
 from audiogen.conditioners.text import TextTokens, hf_text_conditioner, minilm_conditioner
 from audiogen.errors import UserError
@@ -69,8 +70,10 @@ class MelodySpec:
     fuse: Literal["cross", "prepend", "sum"] = "prepend"
 
     def __post_init__(self) -> None:
-        if self.fuse not in ("cross", "prepend", "sum"):
-            raise ValueError(f"melody.fuse must be cross, prepend or sum, got {self.fuse!r}")
+        if self.fuse not in FUSE_MODES:
+            raise ValueError(
+                f"melody.fuse must be one of {', '.join(FUSE_MODES)}, got {self.fuse!r}"
+            )
         if self.fuse == "sum" and self.chroma_length is not None:
             raise ValueError(
                 "melody.fuse = 'sum' follows the melody frame by frame; "

@@ -46,32 +46,41 @@ TINY = [
 ]
 
 
-def write_shards(root: Path, lengths: list[int]) -> Path:
-    """Token shards in the ``audiogen.data.tokens`` layout with learnable codes.
-
-    Item i counts in steps of ``i % 3 + 1`` per frame on codebook 0 and each codebook k is
-    codebook 0 shifted by k, so the next code is predictable from context.
-    """
+def save_shards(root: Path, items: list[tuple[np.ndarray, np.ndarray, dict]]) -> Path:
+    """One shard in the ``audiogen.data.tokens`` layout from ``(codes [n, K], pitch
+    classes [n], index fields)`` per item."""
     root.mkdir(parents=True, exist_ok=True)
     meta = dict(
         sample_rate=SR, channels=1, frame_rate=FRAME_RATE, num_codebooks=K, cardinality=CARD
     )
     (root / "meta.json").write_text(json.dumps(meta))
-    codes, pcs, lines, offset = [], [], [], 0
+    lines, offset = [], 0
+    for codes, _, fields in items:
+        n = len(codes)
+        lines.append(json.dumps(dict(shard=0, offset=offset, length=n, **fields)))
+        offset += n
+    np.save(root / "shard_00000.npy", np.concatenate([c.astype(np.int16) for c, _, _ in items]))
+    np.save(root / "shard_00000.pc.npy", np.concatenate([p.astype(np.uint8) for _, p, _ in items]))
+    (root / "index.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def write_shards(root: Path, lengths: list[int]) -> Path:
+    """Token shards with learnable codes.
+
+    Item i counts in steps of ``i % 3 + 1`` per frame on codebook 0 and each codebook k is
+    codebook 0 shifted by k, so the next code is predictable from context.
+    """
+    items = []
     for i, n in enumerate(lengths):
         t = np.arange(n)
         base = (t * (i % 3 + 1) + 5 * i) % CARD
-        codes.append(np.stack([(base + k) % CARD for k in range(K)], axis=1).astype(np.int16))
-        pcs.append(((t // 8 + i) % 13).astype(np.uint8))  # 12 = rest
-        entry = dict(item=f"item{i}.wav", shard=0, offset=offset, length=n)
-        entry.update(caption=f"piece number {i % 4}" if i % 5 else "", split="train")
-        entry.update(has_melody=i % 2 == 0)
-        lines.append(json.dumps(entry))
-        offset += n
-    np.save(root / "shard_00000.npy", np.concatenate(codes))
-    np.save(root / "shard_00000.pc.npy", np.concatenate(pcs))
-    (root / "index.jsonl").write_text("\n".join(lines) + "\n")
-    return root
+        codes = np.stack([(base + k) % CARD for k in range(K)], axis=1)
+        pcs = (t // 8 + i) % 13  # 12 = rest
+        fields = dict(item=f"item{i}.wav", caption=f"piece number {i % 4}" if i % 5 else "")
+        fields.update(split="train", has_melody=i % 2 == 0)
+        items.append((codes, pcs, fields))
+    return save_shards(root, items)
 
 
 @pytest.fixture(scope="module")
@@ -141,26 +150,15 @@ def melody_shards(root: Path, lengths: list[int], seed: int = 0) -> Path:
     """Shards whose first codebook is the frame's pitch class (a random tune, one pitch
     class per frame) and whose other codebooks are noise: only the melody, read at the
     right frame, predicts codebook 0."""
-    root.mkdir(parents=True, exist_ok=True)
-    meta = dict(
-        sample_rate=SR, channels=1, frame_rate=FRAME_RATE, num_codebooks=K, cardinality=CARD
-    )
-    (root / "meta.json").write_text(json.dumps(meta))
     rng = np.random.default_rng(seed)
-    codes, pcs, lines, offset = [], [], [], 0
+    items = []
     for i, n in enumerate(lengths):
         pc = rng.integers(0, 12, n)
-        c = rng.integers(0, CARD, (n, K))
-        c[:, 0] = pc
-        codes.append(c.astype(np.int16))
-        pcs.append(pc.astype(np.uint8))
-        entry = dict(item=f"t{i}.wav", shard=0, offset=offset, length=n, caption="a tune")
-        lines.append(json.dumps({**entry, "split": "train", "has_melody": True}))
-        offset += n
-    np.save(root / "shard_00000.npy", np.concatenate(codes))
-    np.save(root / "shard_00000.pc.npy", np.concatenate(pcs))
-    (root / "index.jsonl").write_text("\n".join(lines) + "\n")
-    return root
+        codes = rng.integers(0, CARD, (n, K))
+        codes[:, 0] = pc
+        fields = dict(item=f"t{i}.wav", caption="a tune", split="train", has_melody=True)
+        items.append((codes, pc, fields))
+    return save_shards(root, items)
 
 
 def test_summed_melody_is_read_at_the_frame_it_predicts(tmp_path) -> None:
