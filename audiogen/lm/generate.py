@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from .fused import FusedDecoder
 from .model import MusicLM
 from .sampling import SamplingParams, select_next
 from .transformer import KVCache
@@ -191,6 +192,7 @@ def _generate_window(
         dtype=dtype,
         device=device,
     )
+    fused = FusedDecoder.build(lm, cache, cross_kv, rows)
 
     def run(tokens: torch.Tensor, start: int, pre: torch.Tensor | None) -> torch.Tensor:
         x = lm.embed_codes(tokens)
@@ -200,7 +202,7 @@ def _generate_window(
             x = x + lm.frame_inputs(frame, start - p if pre is None else 0, x.shape[1])
         if pre is not None:
             x = torch.cat([pre, x], dim=1)
-        h = lm.backbone(x, start=start, cache=cache, cross_kv=cross_kv)
+        h = lm.backbone(x, start=start, cache=cache, cross_kv=cross_kv, fused=fused)
         logits = lm.head(h[:, -1:])[:, :, 0].float()  # [rows, K, card]
         if rows != batch:
             cond, uncond = logits.split(batch)

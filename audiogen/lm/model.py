@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from .config import LMConfig
 from .transformer import CrossKV, DecoderLayer, KVCache, Linear, cross_attn_mask
+
+if TYPE_CHECKING:
+    from .fused import FusedDecoder
 
 
 def sinusoidal_table(num_positions: int, dim: int) -> torch.Tensor:
@@ -149,10 +153,16 @@ class MusicLM(nn.Module):
         start: int = 0,
         cache: KVCache | None = None,
         cross_kv: CrossKV | None = None,
+        fused: FusedDecoder | None = None,
     ) -> torch.Tensor:
         """x: input embeddings ``[B, S, D]`` at positions ``[start, start + S)`` ->
-        normalised hidden states ``[B, S, D]``."""
+        normalised hidden states ``[B, S, D]``. ``fused`` (built for ``cache`` and
+        ``cross_kv``) runs the layers of a one-position step in one compiled call."""
         x = x + self.positions(start, x.shape[1]).to(x.dtype)
+        if fused is not None and x.shape[1] == 1:
+            out = fused(x, start)
+            if out is not None:
+                return self.out_norm(out)
         for i, layer in enumerate(self.layers):
             x = layer(x, layer=i, start=start, cache=cache, cross_kv=cross_kv)
         return self.out_norm(x)

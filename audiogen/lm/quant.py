@@ -139,6 +139,11 @@ class Fp16Linear(nn.Module):
             raise ValueError("Fp16Linear takes bias-free linears (MusicGen's LM has none)")
         return cls(linear.weight)
 
+    @property
+    def packed(self) -> torch.Tensor | None:
+        """The fp16 weights in the compiled kernel's layout, or None (fbgemm's path)."""
+        return self._native
+
     def weight(self) -> torch.Tensor:
         """The stored weights, widened to fp32 ``[N, K]``."""
         if self._native is not None:

@@ -6,8 +6,11 @@ All functions take logits ``[N, card]`` (float32 recommended) and return ids ``[
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import torch
+
+from audiogen import native
 
 
 @dataclass
@@ -39,11 +42,47 @@ def _multinomial(probs: torch.Tensor, generator: torch.Generator | None) -> torc
     return torch.multinomial(probs, num_samples=1, generator=generator)[:, 0]
 
 
+@cache
+def _top_k_kernel():
+    """``audiogen/native/decode.c``'s top-k sampler, or None when it did not build."""
+    return native.function("decode", "topk_sample_f32", "ptr i64 i64 i64 i64 f32 ptr ptr", "int")
+
+
+def _sample_top_k_native(
+    logits: torch.Tensor, k: int, temperature: float, generator: torch.Generator | None
+) -> torch.Tensor | None:
+    """The compiled top-k sampler for CPU fp32 logits, one uniform draw per row from
+    ``generator``; None when it is unavailable or the logits do not fit it (NaN, no finite
+    maximum), and the caller samples with torch."""
+    fn = _top_k_kernel()
+    if fn is None or logits.device.type != "cpu" or logits.dtype != torch.float32:
+        return None
+    if logits.stride(-1) != 1 or logits.requires_grad:
+        return None
+    n, card = logits.shape
+    u = torch.rand(n, generator=generator)
+    ids = torch.empty(n, dtype=torch.long)
+    status = fn(
+        logits.data_ptr(), logits.stride(0), n, card, k, temperature, u.data_ptr(), ids.data_ptr()
+    )
+    if status == -1:
+        raise MemoryError(f"top-k sampling: no scratch for {card} logits")
+    return ids if status == 0 else None
+
+
 def sample_top_k(
     logits: torch.Tensor, *, k: int, temperature: float, generator: torch.Generator | None
 ) -> torch.Tensor:
-    """Sample among the k most likely ids. logits ``[N, card]`` -> ``[N]``."""
+    """Sample among the k most likely ids. logits ``[N, card]`` -> ``[N]``.
+
+    On CPU with fp32 logits a compiled loop does it (one uniform draw per row, the
+    cumulative weights walked in id order); elsewhere, or with ``AUDIOGEN_NATIVE=0``,
+    ``torch.topk`` and ``torch.multinomial``. Both sample the same distribution, but a
+    seed gives different draws on the two paths."""
     k = min(k, logits.shape[-1])
+    ids = _sample_top_k_native(logits, k, temperature, generator)
+    if ids is not None:
+        return ids
     values, indices = torch.topk(logits, k, dim=-1)
     probs = torch.softmax(values / temperature, dim=-1)
     choice = _multinomial(probs, generator)
