@@ -3,8 +3,9 @@
 Some hot loops cannot reach memory speed as a chain of torch ops (each op reads and writes
 its whole operand, or the work is split into many tiny ops): the stochastic-rounding AdamW
 step on bf16 parameters (``sr_adamw.c``), products of weights with the few activation rows
-of a decode step (``linear.c``), the LSTM recurrence of a codec (``lstm.c``) and ELU at
-audio rate (``pointwise.c``). Each is a short, dependency-free C file beside this module,
+of a decode step (``linear.c``), a whole decode step of fp16-weight layers and top-k
+sampling (``decode.c``), the LSTM recurrence of a codec (``lstm.c``) and ELU at audio rate
+(``pointwise.c``). Each is a short, dependency-free C file beside this module,
 with shared vector math in ``vmath.h``. ``load(name)`` compiles ``name.c`` once per
 source (headers included), compiler and CPU (``cc -O3 -march=native -fopenmp``, under
 ``$AUDIOGEN_CACHE`` or ``~/.cache/audiogen/native``; a second or two) and returns the
