@@ -89,6 +89,7 @@ class FusedDecoder:
         self._keep = keep  # every tensor the plan points into
         self._plan_ref = ctypes.byref(plan)
         self._max_len = plan.max_len
+        self._shape = (plan.rows, 1, plan.dim)
 
     @classmethod
     def build(
@@ -100,17 +101,23 @@ class FusedDecoder:
         step, scratch_floats = kernels
         cfg = lm.config
         dim, heads = cfg.dim, cfg.num_heads
-        if dim % heads or not _f32(cache.k) or cache.k.shape[1] != rows:
+        if lm.training or dim % heads or not (_f32(cache.k) and _f32(cache.v)):
+            return None  # training applies dropout; the kernel has none
+        shape = (len(lm.layers), rows, heads, cache.max_len, dim // heads)
+        if tuple(cache.k.shape) != shape or tuple(cache.v.shape) != shape:
             return None
         if not (cache.k.is_contiguous() and cache.v.is_contiguous()):
             return None
         if cross_kv is not None and (cross_kv.k is None or cross_kv.v is None):
             return None  # the lazy (training) form
+        cross_len = cross_kv.k[0].shape[2] if cross_kv is not None else 0
         mask = cross_kv.mask if cross_kv is not None else None
         if mask is not None:
             if not _f32(mask) or mask.dim() != 4 or mask.shape[1] * mask.shape[2] != 1:
                 return None
             if mask.stride(-1) != 1 or mask.shape[0] not in (1, rows):
+                return None
+            if mask.shape[-1] != cross_len:
                 return None
         keep: list = [mask]
         structs = []
@@ -149,7 +156,8 @@ class FusedDecoder:
                 k, v = cross_kv.k[i], cross_kv.v[i]
                 if not (_f32(k) and _f32(v)) or k.stride(-1) != 1 or v.stride(-1) != 1:
                     return None
-                if k.shape[0] != rows or v.shape[0] != rows:
+                kv_shape = (rows, heads, cross_len, dim // heads)
+                if tuple(k.shape) != kv_shape or tuple(v.shape) != kv_shape:
                     return None
                 keep += [k, v]
                 fields.update(
@@ -165,7 +173,6 @@ class FusedDecoder:
             structs.append(_Layer(**fields))
         if not structs:
             return None
-        cross_len = cross_kv.k[0].shape[2] if cross_kv is not None else 0
         n_scratch = scratch_floats(rows, dim, heads, ffn, cache.max_len, cross_len)
         scratch = torch.empty(n_scratch)
         keep.append(scratch)
@@ -190,6 +197,8 @@ class FusedDecoder:
         (a CPU without AVX2/F16C), and the caller runs the layers itself."""
         if not 0 <= pos < self._max_len:
             raise IndexError(f"decode position {pos} outside the cache ({self._max_len})")
+        if x.dtype != torch.float32 or tuple(x.shape) != self._shape:
+            return None
         out = x.clone(memory_format=torch.contiguous_format)  # the kernel writes in place
         if self._step(self._plan_ref, self._layers, out.data_ptr(), pos):
             return None

@@ -128,3 +128,7 @@ def test_declines_what_it_cannot_run():
     fused = FusedDecoder.build(lm, _cache(rows, max_len=8), ckv, rows)
     with pytest.raises(IndexError, match="outside the cache"):
         fused(torch.zeros(rows, 1, DIM), 8)
+    assert fused(torch.zeros(rows, 2, DIM), 0) is None  # two positions: the module path
+    assert fused(torch.zeros(rows, 1, DIM, dtype=torch.float64), 0) is None
+    lm.train()  # dropout is the module path's
+    assert FusedDecoder.build(lm, _cache(rows), ckv, rows) is None
