@@ -139,6 +139,8 @@ class FusedDecoder:
                 if eps is not None and n.eps != eps:
                     return None
                 eps = n.eps
+            if ffn is not None and layer.ffn.fc1.out_features != ffn:
+                return None  # one scratch size serves every layer
             ffn = layer.ffn.fc1.out_features
             fields = dict(
                 ln_self_w=layer.norm_self.weight.data_ptr(),
