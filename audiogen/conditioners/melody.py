@@ -40,7 +40,6 @@ class ChromaExtractor(nn.Module):
         argmax: bool = True,
     ) -> None:
         super().__init__()
-        import librosa
         import torchaudio
 
         if frame_rate is not None:
@@ -52,8 +51,9 @@ class ChromaExtractor(nn.Module):
         self.hop_length = hop_length
         self.n_chroma = n_chroma
         self.argmax = argmax
-        fb = librosa.filters.chroma(sr=sample_rate, n_fft=n_fft, tuning=0, n_chroma=n_chroma)
-        self.register_buffer("filters", torch.from_numpy(fb).float(), persistent=False)
+        # librosa's chroma filter bank, made at the first forward: importing librosa.filters
+        # (scipy.signal, numba) costs ~1.4 s, which loading a model should not pay.
+        self.register_buffer("filters", None, persistent=False)
         self.spec = torchaudio.transforms.Spectrogram(
             n_fft=n_fft, win_length=n_fft, hop_length=hop_length, power=2, normalized=True
         )
@@ -74,6 +74,13 @@ class ChromaExtractor(nn.Module):
             pad = self.n_fft - wav.shape[-1]
             wav = nn.functional.pad(wav, (pad // 2, pad - pad // 2))
         spec = self.spec(wav.float())  # [B, n_fft // 2 + 1, F]
+        if self.filters is None:
+            import librosa
+
+            fb = librosa.filters.chroma(
+                sr=self.sample_rate, n_fft=self.n_fft, tuning=0, n_chroma=self.n_chroma
+            )
+            self.filters = torch.from_numpy(fb).float().to(spec.device)
         raw = torch.einsum("cf,bft->bct", self.filters, spec)
         chroma = nn.functional.normalize(raw, p=float("inf"), dim=1, eps=1e-6).transpose(1, 2)
         if self.argmax:
