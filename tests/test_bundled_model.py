@@ -35,3 +35,22 @@ def test_captions_and_melody_change_the_output(gen):
     chroma = gen.melody_chroma(MELODY)
     assert not torch.equal(cond, gen.generate_codes(prompt, chromas=[chroma], seed=0))
     assert torch.equal(cond, gen.generate_codes(prompt, seed=0))  # seeded: reproducible
+
+
+def test_loading_and_generating_from_text_import_no_heavy_libraries():
+    """Start-up stays short: the default MiniLM runs without transformers, and the chroma
+    filter bank (librosa -> scipy.signal, numba) waits for an audio melody."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from audiogen.pipeline import MusicGenerator\n"
+        "g = MusicGenerator.load('tiny', device='cpu')\n"
+        "g.set_generation_params(duration=0.2)\n"
+        "g.generate(['a waltz on piano'], seed=0)\n"
+        "print(sorted(m for m in ('transformers', 'scipy.signal', 'librosa', 'numba')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
