@@ -65,12 +65,8 @@ def _kernels():
     return step, scratch
 
 
-def _f32(t: torch.Tensor | None) -> bool:
-    return t is None or (t.device.type == "cpu" and t.dtype == torch.float32)
-
-
-def _ptr(t: torch.Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()
+def _f32(t: torch.Tensor) -> bool:
+    return t.device.type == "cpu" and t.dtype == torch.float32
 
 
 class FusedDecoder:
@@ -188,7 +184,7 @@ class FusedDecoder:
             max_len=cache.max_len,
             cross_len=cross_len,
             mask_b=0 if mask is None or mask.shape[0] == 1 else mask.stride(0),
-            cross_mask=_ptr(mask),
+            cross_mask=None if mask is None else mask.data_ptr(),
             scratch=scratch.data_ptr(),
             eps=float(eps),
         )
