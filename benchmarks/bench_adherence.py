@@ -306,6 +306,9 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--limit", type=int, default=0, help="at most this many test prompts")
     ap.add_argument("--cfg", type=float, default=3.0)
+    ap.add_argument(
+        "--melody-cfg", type=float, default=None, help="the melody's own guidance (default: --cfg)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save-audio", type=Path, help="also write the generated clips here")
     ap.add_argument(
@@ -336,7 +339,9 @@ def main() -> int:
         tests = tests[: args.limit]
 
     gen = MusicGenerator.load(args.model, device="cpu")
-    gen.set_generation_params(duration=args.seconds, cfg_coef=args.cfg)
+    gen.set_generation_params(
+        duration=args.seconds, cfg_coef=args.cfg, melody_cfg_coef=args.melody_cfg
+    )
     sr = gen.sample_rate
     examples = judge_examples(held, root, sr, args.seconds, args.judge_renders)
     judge, judge_info, judge_without = fit_family_judge(examples, sr, args.seconds)

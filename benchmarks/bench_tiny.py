@@ -45,7 +45,7 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from audiogen.pipeline import MusicGenerator, null_tokens
+    from audiogen.pipeline import MusicGenerator, null_melody, null_text
 
     gen, t_load = timed(MusicGenerator.load, args.model, device="cpu", dtype=args.dtype)
     gen.set_generation_params(duration=args.seconds)
@@ -54,7 +54,7 @@ def main() -> int:
     def text_only():
         tok, mel = model.tokenize([PROMPT], None)
         model.encode(tok, mel)
-        model.encode(*null_tokens(tok, mel))
+        model.encode(null_text(tok), null_melody(mel))
 
     chroma = gen.melody_chroma(MELODY)
     runs: dict[str, list[float]] = {k: [] for k in ("e2e", "e2e_melody", "text", "lm", "decode")}

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from audiogen.errors import UserError
 from audiogen.pipeline import ASSETS, MusicGenerator
 
 MELODY = ASSETS / "melodies" / "fare_you_well.mid"
@@ -35,6 +36,25 @@ def test_captions_and_melody_change_the_output(gen):
     chroma = gen.melody_chroma(MELODY)
     assert not torch.equal(cond, gen.generate_codes(prompt, chromas=[chroma], seed=0))
     assert torch.equal(cond, gen.generate_codes(prompt, seed=0))  # seeded: reproducible
+
+
+def test_melody_guidance_scale():
+    """melody_cfg_coef adds a third CFG branch (the caption without the melody): equal to
+    cfg_coef it is plain CFG, larger it changes the output, and without a melody it is unused."""
+    g = MusicGenerator.load("tiny", device="cpu", dtype="fp32")
+    g.set_generation_params(duration=0.5, use_sampling=False)
+    prompt = ["a gentle air for solo flute"]
+    chroma = [g.melody_chroma(MELODY)]
+    plain = g.generate_codes(prompt, chromas=chroma)
+    text_only = g.generate_codes(prompt)
+    g.set_generation_params(melody_cfg_coef=g.params.cfg_coef)
+    assert torch.equal(g.generate_codes(prompt, chromas=chroma), plain)
+    g.set_generation_params(melody_cfg_coef=12.0)
+    assert not torch.equal(g.generate_codes(prompt, chromas=chroma), plain)
+    assert torch.equal(g.generate_codes(prompt), text_only)
+    with pytest.raises(UserError, match="melody_cfg_coef"):
+        g.set_generation_params(melody_cfg_coef=float("nan"))
+    assert g.params.melody_cfg_coef == 12.0  # a rejected value leaves the settings as they were
 
 
 def test_loading_and_generating_from_text_import_no_heavy_libraries():

@@ -22,6 +22,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
     p.add_argument("--melody", help="melody to follow: audio file or MIDI file")
     p.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance coefficient")
+    p.add_argument(
+        "--melody-cfg",
+        type=float,
+        default=None,
+        help="a guidance coefficient of its own for the melody (a third CFG branch, 1.5x the "
+        "decode cost; default: the melody shares --cfg)",
+    )
     p.add_argument("--top-k", type=int, default=250)
     p.add_argument("--top-p", type=float, default=0.0)
     p.add_argument("--temperature", type=float, default=1.0)
@@ -95,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         top_p=args.top_p,
         temperature=args.temperature,
         cfg_coef=args.cfg,
+        melody_cfg_coef=args.melody_cfg,
     )
     if args.melody:
         wav = gen.generate_with_melody(prompts, args.melody, seed=args.seed, progress=True)

@@ -2,12 +2,16 @@
 
 One step feeds the newest pattern position for the cond and null branches together (a
 doubled batch ``[cond; null]``), mixes the logits as ``uncond + (cond - uncond) * cfg_coef``
-and picks the next token per codebook. Cross-attention K/V are computed once; the
-self-attention cache is written in place. Prompt codes are laid on the pattern and kept
-where known (continuation); prompts of different lengths in one batch are left-aligned
-(each row's prompt starts at frame 0, a shorter prompt simply leaves more frames to
-generate), so one cache serves them all. Beyond ``window`` frames, generation slides MusicGen's way:
-the last ``window - extend_stride`` frames become the prompt of the next window.
+and picks the next token per codebook. With a third, partial branch (the conditions minus
+one of them, e.g. the caption without its melody) the batch is tripled and the two
+differences get scales of their own: ``uncond + (partial - uncond) * cfg_coef + (cond -
+partial) * partial_coef`` (InstructPix2Pix's two guidance scales; equal scales give plain
+CFG). Cross-attention K/V are computed once; the self-attention cache is written in place.
+Prompt codes are laid on the pattern and kept where known (continuation); prompts of
+different lengths in one batch are left-aligned (each row's prompt starts at frame 0, a
+shorter prompt simply leaves more frames to generate), so one cache serves them all. Beyond
+``window`` frames, generation slides MusicGen's way: the last ``window - extend_stride``
+frames become the prompt of the next window.
 """
 
 from __future__ import annotations
@@ -94,28 +98,28 @@ def _pad_cross(t: torch.Tensor, m: torch.Tensor | None, length: int) -> tuple:
     return t, m.bool()
 
 
-def _merge(cond: Conditions, null: Conditions | None) -> Conditions:
-    """Stack ``[cond; null]`` along the batch (padding cross sources to one length)."""
-    if null is None:
-        return cond
-    cross = mask = prefix = frame = None
-    if any(
-        (getattr(cond, k) is None) != (getattr(null, k) is None)
-        for k in ("cross", "prefix", "frame")
-    ):
+def _merge(branches: list[Conditions]) -> Conditions:
+    """Stack the CFG branches (``[cond; null]`` or ``[cond; partial; null]``) along the batch,
+    padding cross sources to one length."""
+    if len(branches) == 1:
+        return branches[0]
+    kinds = [tuple(getattr(c, k) is None for k in ("cross", "prefix", "frame")) for c in branches]
+    if len(set(kinds)) != 1:
         raise ValueError("cond and null_cond must carry the same kinds of tensors")
-    if cond.cross is not None:
-        length = max(cond.cross.shape[1], null.cross.shape[1])
-        a, am = _pad_cross(cond.cross, cond.cross_mask, length)
-        b, bm = _pad_cross(null.cross, null.cross_mask, length)
-        cross, mask = torch.cat([a, b]), torch.cat([am, bm])
-    if cond.prefix is not None:
-        if cond.prefix.shape[1] != null.prefix.shape[1]:
+    first = branches[0]
+    cross = mask = prefix = frame = None
+    if first.cross is not None:
+        length = max(c.cross.shape[1] for c in branches)
+        padded = [_pad_cross(c.cross, c.cross_mask, length) for c in branches]
+        cross = torch.cat([t for t, _ in padded])
+        mask = torch.cat([m for _, m in padded])
+    if first.prefix is not None:
+        if len({c.prefix.shape[1] for c in branches}) != 1:
             raise ValueError("cond and null prefix must have the same length")
-        prefix = torch.cat([cond.prefix, null.prefix])
-    if cond.frame is not None:
-        length = max(cond.frame.shape[1], null.frame.shape[1])
-        frame = torch.cat([MusicLM.frame_inputs(t, 0, length) for t in (cond.frame, null.frame)])
+        prefix = torch.cat([c.prefix for c in branches])
+    if first.frame is not None:
+        length = max(c.frame.shape[1] for c in branches)
+        frame = torch.cat([MusicLM.frame_inputs(c.frame, 0, length) for c in branches])
     return Conditions(cross=cross, cross_mask=mask, prefix=prefix, frame=frame)
 
 
@@ -144,12 +148,26 @@ class _Progress:
             self.bar.close()
 
 
+def _guide(branch_logits: tuple[torch.Tensor, ...], coefs: tuple[float, ...]) -> torch.Tensor:
+    """Mix the branches' logits (most conditioned first, null last): ``null + sum_i
+    coefs[-1-i] * (branch_i - branch_{i+1})``, i.e. ``uncond + (cond - uncond) * cfg_coef``
+    for two branches."""
+    if len(branch_logits) == 2:  # keep plain CFG's arithmetic (and its rounding) as it was
+        cond, uncond = branch_logits
+        return uncond + (cond - uncond) * coefs[0]
+    out = branch_logits[-1]
+    for i, coef in enumerate(coefs):  # coefs: outermost (null -> partial) first
+        lo, hi = branch_logits[-1 - i], branch_logits[-2 - i]
+        out = out + (hi - lo) * coef
+    return out
+
+
 @torch.inference_mode()
 def _generate_window(
     lm: MusicLM,
     *,
     conds: Conditions,
-    cfg_coef: float | None,
+    coefs: tuple[float, ...],
     batch: int,
     prompt: torch.Tensor | None,
     num_frames: int,
@@ -176,7 +194,7 @@ def _generate_window(
     s = seq.shape[-1]
     todo = (seq == -1).flatten(0, 1).any(dim=0).nonzero()
     t0 = int(todo[0]) if len(todo) else s
-    rows = 2 * batch if cfg_coef is not None else batch
+    rows = (len(coefs) + 1) * batch if coefs else batch
 
     prefix = conds.prefix.to(dtype) if conds.prefix is not None else None
     p = 0 if prefix is None else prefix.shape[1]
@@ -197,7 +215,7 @@ def _generate_window(
     def run(tokens: torch.Tensor, start: int, pre: torch.Tensor | None) -> torch.Tensor:
         x = lm.embed_codes(tokens)
         if rows != batch:
-            x = torch.cat([x, x])  # same tokens for the cond and null branches
+            x = x.repeat(rows // batch, 1, 1)  # same tokens for every CFG branch
         if frame is not None:  # sequence position start - p onwards
             x = x + lm.frame_inputs(frame, start - p if pre is None else 0, x.shape[1])
         if pre is not None:
@@ -205,8 +223,7 @@ def _generate_window(
         h = lm.backbone(x, start=start, cache=cache, cross_kv=cross_kv, fused=fused)
         logits = lm.head(h[:, -1:])[:, :, 0].float()  # [rows, K, card]
         if rows != batch:
-            cond, uncond = logits.split(batch)
-            logits = uncond + (cond - uncond) * cfg_coef
+            return _guide(logits.split(batch), coefs)
         return logits
 
     logits = run(seq[:, :, :t0], 0, prefix)
@@ -234,6 +251,8 @@ def generate(
     cond: Conditions | None = None,
     null_cond: Conditions | None = None,
     cfg_coef: float = 3.0,
+    partial_cond: Conditions | None = None,
+    partial_coef: float | None = None,
     prompt: torch.Tensor | None = None,
     prompt_lengths: torch.Tensor | list[int] | None = None,
     batch_size: int | None = None,
@@ -248,6 +267,10 @@ def generate(
 
     cond / null_cond: condition tensors for the two CFG branches; with cond given and
     ``cfg_coef != 1`` a missing null_cond defaults to ``cond.null()`` (zeros, fully masked).
+    partial_cond / partial_coef: a third branch holding part of cond (e.g. the caption with
+    the melody nulled); the logits become ``uncond + (partial - uncond) * cfg_coef + (cond -
+    partial) * partial_coef``, so partial_coef scales what cond adds to partial (the melody)
+    and cfg_coef the rest. Needs cfg; partial_coef == cfg_coef is plain CFG at 1.5x the cost.
     prompt: ``[B, K, Fp]`` codes to continue. prompt_lengths: ``[B]`` frames of each row's
     prompt when they differ (left-aligned: row b continues ``prompt[b, :, :len_b]``; the
     rest of the row is padding and ignored); every row still gets num_frames. window: most
@@ -263,7 +286,19 @@ def generate(
     use_cfg = cfg_coef != 1.0 and cond.batch_size is not None
     if use_cfg and null_cond is None:
         null_cond = cond.null()
-    conds = _merge(cond, null_cond if use_cfg else None)
+    if (partial_cond is None) != (partial_coef is None):
+        raise ValueError("partial_cond and partial_coef go together")
+    if partial_cond is not None and not use_cfg:
+        raise ValueError("partial_cond needs classifier-free guidance (cfg_coef != 1)")
+    if partial_cond is not None and partial_cond.batch_size != cond.batch_size:
+        raise ValueError("partial_cond and cond batch sizes disagree")
+    if not use_cfg:
+        branches, coefs = [cond], ()
+    elif partial_cond is None:
+        branches, coefs = [cond, null_cond], (cfg_coef,)
+    else:
+        branches, coefs = [cond, partial_cond, null_cond], (cfg_coef, partial_coef)
+    conds = _merge(branches)
     fp = 0 if prompt is None else prompt.shape[-1]
     lengths = None
     if prompt_lengths is not None:
@@ -287,7 +322,7 @@ def generate(
     start = time.perf_counter()
     kw = dict(
         conds=conds,
-        cfg_coef=cfg_coef if use_cfg else None,
+        coefs=coefs,
         batch=b,
         params=params,
         generator=generator,

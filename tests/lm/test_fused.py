@@ -81,7 +81,8 @@ def test_steps_equal_the_module_layers(cross):
     assert not bool(ours.k[..., end:, :].any())  # nothing written past the steps taken
 
 
-def test_generation_with_cfg_equals_the_module_path(monkeypatch):
+@pytest.mark.parametrize("partial", [False, True])
+def test_generation_with_cfg_equals_the_module_path(monkeypatch, partial):
     lm = _lm()
     g = torch.Generator().manual_seed(3)
     mask = torch.ones(2, 6, dtype=torch.bool)
@@ -98,6 +99,9 @@ def test_generation_with_cfg_equals_the_module_path(monkeypatch):
 
     monkeypatch.setattr(generate_module.FusedDecoder, "build", spy)
     kw = dict(num_frames=20, cond=cond, params=greedy, cfg_coef=3.0, prompt=prompt)
+    if partial:  # three CFG branches: 3 x 2 rows in the kernel
+        other = torch.randn(2, 6, DIM, generator=g)
+        kw.update(partial_cond=Conditions(cross=other, cross_mask=mask), partial_coef=6.0)
     fast = generate(lm, **kw, return_logits=True)
     assert built and built[0] is not None  # the fused path ran
     monkeypatch.setattr(generate_module.FusedDecoder, "build", lambda *a, **k: None)

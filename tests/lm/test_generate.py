@@ -285,3 +285,71 @@ def test_prompts_of_different_lengths_equal_one_by_one():
         params=GREEDY,
     )
     assert torch.equal(again.codes, ref.codes)
+
+
+def test_partial_branch_guidance_equals_its_formula_each_step():
+    """A third CFG branch (the conditions minus the melody): the mixed logits of every step
+    are ``u + (p - u) * cfg + (c - p) * partial_coef`` of plain forwards, and equal scales give
+    plain CFG's tokens."""
+    torch.manual_seed(0)
+    lm = MusicLM(config=tiny_config()).eval()
+    cross = torch.randn(2, 3, 32)
+    frame = torch.randn(2, 9, 32)
+    cond = Conditions(cross=cross, frame=frame)
+    partial = Conditions(cross=cross, frame=torch.zeros_like(frame))  # the melody nulled
+    null = cond.null()
+    out = generate(
+        lm,
+        num_frames=7,
+        cond=cond,
+        cfg_coef=2.0,
+        partial_cond=partial,
+        partial_coef=5.0,
+        params=SamplingParams(top_k=4),
+        generator=torch.Generator().manual_seed(0),
+        return_logits=True,
+    )
+    seq = lm.config.pattern().build(out.codes, special_token=32).seq
+    with torch.no_grad():
+        c = lm(seq, cross=cross, frame=frame).logits
+        p = lm(seq, cross=cross, frame=partial.frame).logits
+        u = lm(seq, cross=torch.zeros_like(cross), cross_mask=null.cross_mask).logits
+    ref = (u + (p - u) * 2.0 + (c - p) * 5.0)[:, :, :-1]
+    assert (out.logits - ref).abs().max() < 1e-4
+    # The melody's scale matters; equal scales are plain CFG.
+    plain = generate(lm, num_frames=7, cond=cond, cfg_coef=2.0, params=GREEDY, return_logits=True)
+    same = generate(
+        lm,
+        num_frames=7,
+        cond=cond,
+        cfg_coef=2.0,
+        partial_cond=partial,
+        partial_coef=2.0,
+        params=GREEDY,
+        return_logits=True,
+    )
+    assert torch.equal(same.codes, plain.codes)
+    assert (same.logits - plain.logits).abs().max() < 1e-4
+    more = generate(
+        lm,
+        num_frames=7,
+        cond=cond,
+        cfg_coef=2.0,
+        partial_cond=partial,
+        partial_coef=8.0,
+        params=GREEDY,
+        return_logits=True,
+    )
+    assert (more.logits - plain.logits).abs().max() > 1e-2
+
+
+def test_partial_branch_needs_its_coefficient_and_cfg():
+    lm = MusicLM(config=tiny_config()).eval()
+    cond = Conditions(cross=torch.randn(1, 3, 32))
+    with pytest.raises(ValueError, match="go together"):
+        generate(lm, num_frames=3, cond=cond, partial_cond=cond)
+    with pytest.raises(ValueError, match="needs classifier-free guidance"):
+        generate(lm, num_frames=3, cond=cond, cfg_coef=1.0, partial_cond=cond, partial_coef=2.0)
+    with pytest.raises(ValueError, match="batch sizes"):
+        other = Conditions(cross=torch.randn(2, 3, 32))
+        generate(lm, num_frames=3, cond=cond, partial_cond=other, partial_coef=2.0)
