@@ -44,6 +44,57 @@ class GenerationParams:
     extend_stride: float | None = None
 
 
+GENERATION_FILE = "generation.json"
+
+
+def validate_params(params: GenerationParams, where: str = "") -> GenerationParams:
+    """``params`` if every value is usable, else a UserError (prefixed with ``where``)."""
+    if params.duration <= 0:
+        raise UserError(f"{where}duration must be > 0, got {params.duration}")
+    for name in ("cfg_coef", "melody_cfg_coef", "temperature", "top_p"):
+        v = getattr(params, name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+            raise UserError(f"{where}{name} must be a number, got {v!r}")
+        if v is not None and not math.isfinite(v):
+            raise UserError(f"{where}{name} must be a finite number, got {v}")
+    if isinstance(params.top_k, bool) or not isinstance(params.top_k, int) or params.top_k < 0:
+        raise UserError(f"{where}top_k must be a whole number >= 0, got {params.top_k!r}")
+    return params
+
+
+def load_generation_params(root: Path) -> GenerationParams:
+    """The sampling defaults a generator directory ships in ``generation.json`` (any of
+    :class:`GenerationParams`' fields), or the library's defaults when it has none."""
+    path = root / GENERATION_FILE
+    if not path.is_file():
+        return GenerationParams()
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"{path}: not readable JSON ({e})") from None
+    if not isinstance(values, dict):
+        raise UserError(f"{path}: expected a JSON object of generation settings")
+    try:
+        params = GenerationParams(**values)
+    except TypeError as e:
+        raise UserError(f"{path}: unknown generation setting ({e})") from None
+    return validate_params(params, f"{path}: ")
+
+
+def save_generation_params(root: Path, params: GenerationParams) -> None:
+    """Write the settings that differ from the library's defaults to ``generation.json``
+    (none: no file)."""
+    base = dataclasses.asdict(GenerationParams())
+    changed = {k: v for k, v in dataclasses.asdict(params).items() if base[k] != v}
+    path = root / GENERATION_FILE
+    if not changed:
+        path.unlink(missing_ok=True)
+        return
+    from audiogen.fileio import atomic_write_text
+
+    atomic_write_text(path, json.dumps(changed, indent=2) + "\n")
+
+
 def cpu_has_native_bf16() -> bool:
     """True when the CPU has bf16 dot-product instructions (AVX512-BF16 or AMX-BF16)."""
     try:
@@ -167,9 +218,12 @@ class MusicGenerator:
         for sub in ("codec", "lm"):
             if not (root / sub).is_dir():
                 raise UserError(f"{root}: not a generator directory (no {sub}/ inside)")
+        params = load_generation_params(root)
         codec = Codec.load(root / "codec")
         model = MusicGenModel.load(root / "lm")
-        return cls(model=model, codec=codec, device=device, dtype=dtype)
+        gen = cls(model=model, codec=codec, device=device, dtype=dtype)
+        gen.params = params
+        return gen
 
     @classmethod
     def from_hf(
@@ -184,7 +238,8 @@ class MusicGenerator:
         return cls(model=model, codec=codec, device=device, dtype=dtype)
 
     def save(self, directory: str | os.PathLike) -> Path:
-        """Write a generator directory (codec/ + lm/, an imported text encoder inside lm/)."""
+        """Write a generator directory (codec/ + lm/, an imported text encoder inside lm/,
+        and generation.json with the sampling settings that differ from the defaults)."""
         out = Path(directory)
         self.codec.save(out / "codec")
         model = self.model
@@ -195,6 +250,7 @@ class MusicGenerator:
             text.tokenizer.save_pretrained(enc_dir)
             model.spec = replace(model.spec, text=replace(model.spec.text, path="text_encoder"))
         model.save(out / "lm")
+        save_generation_params(out, self.params)
         return out
 
     # -- generation ---------------------------------------------------------------------
@@ -214,13 +270,7 @@ class MusicGenerator:
             params = replace(self.params, **kwargs)
         except TypeError as e:
             raise UserError(f"unknown generation parameter ({e})") from None
-        if params.duration <= 0:
-            raise UserError(f"duration must be > 0, got {params.duration}")
-        for name in ("cfg_coef", "melody_cfg_coef"):
-            v = getattr(params, name)
-            if v is not None and not math.isfinite(v):
-                raise UserError(f"{name} must be a finite number, got {v}")
-        self.params = params  # only once every value is valid
+        self.params = validate_params(params)  # only once every value is valid
 
     def generate(
         self, prompts: Sequence[str | None], *, seed: int | None = None, progress: bool = False
@@ -416,9 +466,13 @@ def null_melody(mel_tok):
 
 
 def assemble_generator(
-    codec_dir: str | os.PathLike, lm_dir: str | os.PathLike, out: str | os.PathLike
+    codec_dir: str | os.PathLike,
+    lm_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    generation: dict | None = None,
 ) -> Path:
-    """Write a generator directory (``codec/`` + ``lm/``) from trained checkpoints.
+    """Write a generator directory (``codec/`` + ``lm/``) from trained checkpoints, with
+    ``generation`` (GenerationParams fields) as its sampling defaults (``generation.json``).
 
     The LM's codec facts (sample rate, frame rate, codebooks, cardinality) must match the
     codec's, or the tokens it was trained on came from another codec.
@@ -432,9 +486,14 @@ def assemble_generator(
     if bad:
         diffs = ", ".join(f"{where.rsplit('.', 1)[-1]} {v} vs {c}" for where, v, c in bad)
         raise UserError(f"{lm_dir}: LM expects another codec than {codec_dir} ({diffs})")
+    try:
+        params = validate_params(GenerationParams(**(generation or {})))
+    except TypeError as e:
+        raise UserError(f"unknown generation setting ({e})") from None
     root = Path(out)
     codec.save(root / "codec")
     model.save(root / "lm")
+    save_generation_params(root, params)
     return root
 
 

@@ -305,9 +305,12 @@ def main() -> int:
     ap.add_argument("--model", default="tiny", help="generator directory (default: bundled)")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--limit", type=int, default=0, help="at most this many test prompts")
-    ap.add_argument("--cfg", type=float, default=3.0)
+    ap.add_argument("--cfg", type=float, default=None, help="default: the model's (3.0)")
     ap.add_argument(
-        "--melody-cfg", type=float, default=None, help="the melody's own guidance (default: --cfg)"
+        "--melody-cfg",
+        type=float,
+        default=None,
+        help="the melody's own guidance (default: the model's generation.json, else --cfg)",
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save-audio", type=Path, help="also write the generated clips here")
@@ -339,8 +342,9 @@ def main() -> int:
         tests = tests[: args.limit]
 
     gen = MusicGenerator.load(args.model, device="cpu")
+    given = {"cfg_coef": args.cfg, "melody_cfg_coef": args.melody_cfg}
     gen.set_generation_params(
-        duration=args.seconds, cfg_coef=args.cfg, melody_cfg_coef=args.melody_cfg
+        duration=args.seconds, **{k: v for k, v in given.items() if v is not None}
     )
     sr = gen.sample_rate
     examples = judge_examples(held, root, sr, args.seconds, args.judge_renders)
@@ -406,7 +410,7 @@ def main() -> int:
             },
             "chroma_without_melody": melody_chroma_cosine(root / r["midi"], plain, sr),
         }
-        items.append((item, mono))
+        items.append((item, mono, mel_mono))
         print(json.dumps(item), flush=True)
         if args.save_audio:
             args.save_audio.mkdir(parents=True, exist_ok=True)
@@ -420,19 +424,22 @@ def main() -> int:
         return EmbeddingStats.from_embeddings(emb, embedding="mfcc", version="audiogen")
 
     real = [window(root / r["path"], sr, args.seconds) for r in held]
-    gen_stats, ref_stats = stats([m for _, m in items]), stats(real)
+    gen_stats, ref_stats = stats([m for _, m, _ in items]), stats(real)
+    mel_stats = stats([m for _, _, m in items])
     half_a, half_b = stats(real[0::2]), stats(real[1::2])
 
     def fd(a: EmbeddingStats, b: EmbeddingStats) -> float:
         return frechet_distance(a.mean, a.cov, b.mean, b.cov)
 
-    fam_items = [it for it, _ in items if it["family"] is not None]
+    items = [it for it, _, _ in items]
+    fam_items = [it for it in items if it["family"] is not None]
     mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731
     result = {
         "model": str(args.model),
         "prompts": len(items),
         "seconds": args.seconds,
-        "cfg": args.cfg,
+        "cfg": gen.params.cfg_coef,
+        "melody_cfg": gen.params.melody_cfg_coef,
         "instrument_family_accuracy": mean(
             [it["family"] == it["judged_family"] for it in fam_items]
         ),
@@ -442,22 +449,23 @@ def main() -> int:
             [it["family"] == it["judged_family_codec_judge"] for it in fam_items]
         ),
         "family_codec_judge": codec_judge_info,
-        **tempo_rates([it for it, _ in items]),
+        **tempo_rates(items),
         "tempo_range": trange,
         "with_melody": {
             "instrument_family_accuracy": mean(
                 [it["family"] == it["with_melody"]["judged_family"] for it in fam_items]
             ),
-            **tempo_rates([it["with_melody"] for it, _ in items]),
+            **tempo_rates([it["with_melody"] for it in items]),
+            "fad_mfcc_generated_vs_heldout": fd(mel_stats, ref_stats),
         },
         "tempo_judge_on_real_test_audio": mean(real_tempo),
         "judged_test_clips": ceilings,
-        "chroma_cosine_with_melody": mean([it["chroma_with_melody"] for it, _ in items]),
-        "chroma_cosine_without_melody": mean([it["chroma_without_melody"] for it, _ in items]),
+        "chroma_cosine_with_melody": mean([it["chroma_with_melody"] for it in items]),
+        "chroma_cosine_without_melody": mean([it["chroma_without_melody"] for it in items]),
         "fad_mfcc_generated_vs_heldout": fd(gen_stats, ref_stats),
         "fad_mfcc_heldout_half_vs_half": fd(half_a, half_b),
         "generation_seconds_per_clip": t_gen / max(1, 2 * len(items)),
-        "items": [it for it, _ in items],
+        "items": items,
         "machine": platform.processor() or platform.machine(),
     }
     summary = {k: v for k, v in result.items() if k != "items"}

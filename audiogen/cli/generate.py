@@ -21,17 +21,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="tiny", help="generator directory (default: bundled tiny)")
     p.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
     p.add_argument("--melody", help="melody to follow: audio file or MIDI file")
-    p.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance coefficient")
+    # Sampling settings default to the model's own (its generation.json), else the library's.
+    p.add_argument(
+        "--cfg", type=float, default=None, help="classifier-free guidance coefficient (3.0)"
+    )
     p.add_argument(
         "--melody-cfg",
         type=float,
         default=None,
-        help="a guidance coefficient of its own for the melody (a third CFG branch, 1.5x the "
-        "decode cost; default: the melody shares --cfg)",
+        help="a guidance coefficient of its own for the melody: a third CFG branch, 1.5x the "
+        "decode cost (the bundled model: 10; equal to --cfg: plain CFG)",
     )
-    p.add_argument("--top-k", type=int, default=250)
-    p.add_argument("--top-p", type=float, default=0.0)
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=None, help="(250)")
+    p.add_argument("--top-p", type=float, default=None, help="> 0 overrides top-k (0)")
+    p.add_argument("--temperature", type=float, default=None, help="(1.0)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument(
@@ -52,6 +55,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--codec", required=True, type=Path, help="codec checkpoint directory")
     a.add_argument("--lm", required=True, type=Path, help="LM checkpoint directory")
     a.add_argument("--out", required=True, type=Path, help="generator directory to write")
+    a.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a sampling default the directory ships (generation.json), e.g. melody_cfg_coef=10",
+    )
     a.set_defaults(func=assemble)
 
 
@@ -96,13 +106,15 @@ def run(args: argparse.Namespace) -> int:
     if args.melody and not Path(args.melody).is_file():
         raise UserError(f"{args.melody}: no such melody file")
     gen = MusicGenerator.load(args.model, device=args.device, dtype=args.dtype)
+    given = {
+        "top_k": args.top_k,
+        "top_p": args.top_p,
+        "temperature": args.temperature,
+        "cfg_coef": args.cfg,
+        "melody_cfg_coef": args.melody_cfg,
+    }
     gen.set_generation_params(
-        duration=args.duration,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        temperature=args.temperature,
-        cfg_coef=args.cfg,
-        melody_cfg_coef=args.melody_cfg,
+        duration=args.duration, **{k: v for k, v in given.items() if v is not None}
     )
     if args.melody:
         wav = gen.generate_with_melody(prompts, args.melody, seed=args.seed, progress=True)
@@ -115,8 +127,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def assemble(args: argparse.Namespace) -> int:
+    import json
+
     from audiogen.pipeline import assemble_generator
 
-    out = assemble_generator(args.codec, args.lm, args.out)
+    generation = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {item}: expected KEY=VALUE")
+        try:
+            generation[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            raise UserError(f"--set {item}: {value!r} is not a number or JSON value") from None
+    out = assemble_generator(args.codec, args.lm, args.out, generation)
     print(f"wrote {out} (codec/ + lm/)")
     return 0

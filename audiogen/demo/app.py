@@ -1,4 +1,5 @@
-"""The Gradio page of ``audiogen serve``: prompt, duration, melody, CFG and seed in; audio,
+"""The Gradio page of ``audiogen serve``: prompt, duration, melody, CFG (the melody's own too)
+and seed in; audio,
 spectrogram and the melody's piano roll (or chroma) out.
 
 Requests go through Gradio's queue one at a time. Nothing leaves the machine: analytics
@@ -36,9 +37,9 @@ def build_app(handler: DemoHandler) -> Any:
     gr = _gradio()
     lim = handler.limits
 
-    def on_generate(prompt, duration, melody, cfg_coef, seed):
+    def on_generate(prompt, duration, melody, cfg_coef, seed, melody_cfg_coef=None):
         try:
-            out = handler(prompt, duration, melody, cfg_coef, seed)
+            out = handler(prompt, duration, melody, cfg_coef, seed, melody_cfg_coef)
         except UserError as e:
             return None, None, None, f"error: {e}"
         return out.wav_bytes, out.spectrogram, out.melody_image, out.status
@@ -72,7 +73,19 @@ def build_app(handler: DemoHandler) -> Any:
                     label="Duration (s)",
                     elem_id="duration",
                 )
-                cfg = gr.Slider(0.0, lim.max_cfg, value=3.0, step=0.5, label="CFG coefficient")
+                defaults = handler.defaults
+                cfg = gr.Slider(
+                    0.0, lim.max_cfg, value=defaults.cfg_coef, step=0.5, label="CFG coefficient"
+                )
+                melody_cfg = gr.Slider(
+                    0.0,
+                    lim.max_cfg,
+                    value=defaults.melody_cfg_coef or defaults.cfg_coef,
+                    step=0.5,
+                    label="Melody CFG coefficient (with a melody)",
+                    visible=handler.has_melody,
+                    elem_id="melody-cfg",
+                )
                 seed = gr.Number(value=-1, precision=0, label="Seed (-1: random)", elem_id="seed")
                 button = gr.Button("Generate", variant="primary", elem_id="generate")
             with gr.Column():
@@ -91,7 +104,7 @@ def build_app(handler: DemoHandler) -> Any:
                 melody_view = gr.Image(label="Melody", elem_id="melody-view", **view)
         button.click(
             on_generate,
-            inputs=[prompt, duration, melody, cfg, seed],
+            inputs=[prompt, duration, melody, cfg, seed, melody_cfg],
             outputs=[audio_out, spectrogram, melody_view, status],
             api_name="generate",
             concurrency_limit=1,

@@ -48,6 +48,7 @@ class DemoRequest:
     cfg_coef: float
     seed: int
     melody: Path | None
+    melody_cfg_coef: float | None = None  # None: the model's default
 
 
 @dataclass
@@ -73,6 +74,7 @@ class DemoHandler:
     def __init__(self, generator: MusicGenerator, limits: Limits | None = None) -> None:
         self.generator = generator
         self.limits = limits or Limits()
+        self.defaults = generator.params  # the model's sampling defaults (generation.json)
         self._lock = threading.Lock()
 
     @property
@@ -86,8 +88,10 @@ class DemoHandler:
         melody: str | os.PathLike | None,
         cfg_coef: float | None,
         seed: float | None,
+        melody_cfg_coef: float | None = None,
     ) -> DemoRequest:
-        """Check one request against the caps; raise UserError with the reason."""
+        """Check one request against the caps; raise UserError with the reason.
+        melody_cfg_coef None: the model's own default."""
         lim = self.limits
         text = (prompt or "").strip()
         if len(text) > lim.max_prompt_chars:
@@ -100,10 +104,13 @@ class DemoHandler:
             raise UserError(
                 f"duration {duration:g} s is over this server's limit of {lim.max_duration:g} s"
             )
-        if cfg_coef is None or not math.isfinite(cfg_coef) or not 0 <= cfg_coef <= lim.max_cfg:
-            raise UserError(
-                f"CFG coefficient must be between 0 and {lim.max_cfg:g}, got {cfg_coef}"
-            )
+        for name, v in (("CFG", cfg_coef), ("melody CFG", melody_cfg_coef)):
+            if v is None and name == "melody CFG":
+                continue
+            if v is None or not math.isfinite(v) or not 0 <= v <= lim.max_cfg:
+                raise UserError(
+                    f"{name} coefficient must be between 0 and {lim.max_cfg:g}, got {v}"
+                )
         if seed is None or (isinstance(seed, float) and math.isnan(seed)) or seed < 0:
             seed_value = secrets.randbelow(MAX_SEED + 1)  # blank or negative: a random seed
         elif seed != int(seed) or seed > MAX_SEED:
@@ -122,7 +129,8 @@ class DemoHandler:
                 raise UserError(
                     f"{mel.name}: this model has no melody conditioning; remove the melody"
                 )
-        return DemoRequest(text or None, float(duration), float(cfg_coef), seed_value, mel)
+        mcfg = None if melody_cfg_coef is None else float(melody_cfg_coef)
+        return DemoRequest(text or None, float(duration), float(cfg_coef), seed_value, mel, mcfg)
 
     def melody_image(self, path: Path, duration: float) -> np.ndarray:
         """Piano roll of a MIDI melody (its highest voice, what the model follows) or the
@@ -151,9 +159,10 @@ class DemoHandler:
         melody: str | os.PathLike | None,
         cfg_coef: float | None,
         seed: float | None,
+        melody_cfg_coef: float | None = None,
     ) -> DemoOutput:
         """Validate, generate one clip, and draw its spectrogram (and the melody)."""
-        req = self.validate(prompt, duration, melody, cfg_coef, seed)
+        req = self.validate(prompt, duration, melody, cfg_coef, seed, melody_cfg_coef)
         try:
             with self._lock:
                 return self._run(req)
@@ -167,7 +176,10 @@ class DemoHandler:
     def _run(self, req: DemoRequest) -> DemoOutput:
         gen = self.generator
         mel_img = None if req.melody is None else self.melody_image(req.melody, req.duration)
-        gen.set_generation_params(duration=req.duration, cfg_coef=req.cfg_coef)
+        mcfg = self.defaults.melody_cfg_coef if req.melody_cfg_coef is None else req.melody_cfg_coef
+        gen.set_generation_params(
+            duration=req.duration, cfg_coef=req.cfg_coef, melody_cfg_coef=mcfg
+        )
         start = time.perf_counter()
         if req.melody is None:
             wav = gen.generate([req.prompt], seed=req.seed)
@@ -181,6 +193,7 @@ class DemoHandler:
             f"(seed {req.seed}, CFG {req.cfg_coef:g}"
             + (", unconditional: no prompt" if req.prompt is None else "")
             + (f", melody {req.melody.name}" if req.melody is not None else "")
+            + (f", melody CFG {mcfg:g}" if req.melody is not None and mcfg is not None else "")
             + ")"
         )
         return DemoOutput(

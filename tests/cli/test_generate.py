@@ -109,3 +109,32 @@ def test_assemble_refuses_a_codec_the_lm_was_not_trained_on(tmp_path, model_dir,
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "LM expects" in err
     assert not (tmp_path / "gen").exists()
+
+
+def test_assembled_sampling_defaults_ship_with_the_model(tmp_path, model_dir, capsys):
+    """``assemble --set`` writes generation.json; loading applies it, the CLI keeps it unless
+    told otherwise, and a bad file or value is a one-line error naming it."""
+    from audiogen.pipeline import MusicGenerator
+
+    out = tmp_path / "gen"
+    argv = ["assemble", "--codec", str(model_dir / "codec"), "--lm", str(model_dir / "lm")]
+    sets = ["--set", "melody_cfg_coef=7.5", "--set", "top_k=20"]
+    assert main(argv + ["--out", str(out)] + sets) == 0
+    gen = MusicGenerator.load(out, device="cpu")
+    assert gen.params.melody_cfg_coef == 7.5 and gen.params.top_k == 20
+    assert gen.params.cfg_coef == 3.0  # the rest keep the library's defaults
+    gen.save(tmp_path / "again")  # saving keeps them
+    assert MusicGenerator.load(tmp_path / "again", device="cpu").params == gen.params
+
+    assert main(argv + ["--out", str(tmp_path / "bad"), "--set", "top_k=many"]) == 2
+    assert "top_k=many" in capsys.readouterr().err
+    assert main(argv + ["--out", str(tmp_path / "bad"), "--set", "colour=3"]) == 2
+    assert "unknown generation setting" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+    (out / "generation.json").write_text('{"cfg_coef": "loud"}')
+    wav = tmp_path / "a.wav"
+    assert main(["generate", "a jig", "-o", str(wav), "--model", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "generation.json: cfg_coef must be a number" in err
+    assert not wav.exists()

@@ -64,6 +64,15 @@ def test_midi_melody_shows_its_piano_roll(handler, melody_mid):
     assert out.wav_bytes != handler("a flute air", 1.0, None, 3.0, 1).wav_bytes
 
 
+def test_melody_cfg_changes_the_audio_and_resets_to_the_models_default(handler, melody_mid):
+    base = handler("a flute air", 1.0, melody_mid, 3.0, 1)
+    strong = handler("a flute air", 1.0, melody_mid, 3.0, 1, 12.0)
+    assert "melody CFG 12" in strong.status and strong.wav_bytes != base.wav_bytes
+    # The next request without one gets the model's default again, not the last visitor's.
+    assert handler("a flute air", 1.0, melody_mid, 3.0, 1).wav_bytes == base.wav_bytes
+    assert handler.generator.params.melody_cfg_coef == handler.defaults.melody_cfg_coef
+
+
 def test_audio_melody_shows_its_chroma(handler, tmp_path):
     sr = 16000
     t = np.arange(sr) / sr
@@ -82,6 +91,7 @@ def test_audio_melody_shows_its_chroma(handler, tmp_path):
         (("jig", None, None, 3.0, 0), "duration must be a number of seconds > 0"),
         (("jig", float("nan"), None, 3.0, 0), "duration must be a number of seconds > 0"),
         (("jig", 1.0, None, 25.0, 0), "CFG coefficient must be between 0 and 20"),
+        (("jig", 1.0, None, 3.0, 0, -1.0), "melody CFG coefficient must be between 0 and 20"),
         (("jig", 1.0, None, 3.0, 1.5), "seed must be a whole number"),
         (("jig", 1.0, None, 3.0, 2.0**40), "seed must be a whole number"),
     ],
