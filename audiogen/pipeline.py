@@ -400,6 +400,7 @@ class MusicGenerator:
         partial = None
         if (
             p.melody_cfg_coef is not None
+            and p.melody_cfg_coef != p.cfg_coef  # equal: plain CFG, at its cost
             and p.cfg_coef != 1.0
             and mel_tok is not None
             and bool(mel_tok.present.any())

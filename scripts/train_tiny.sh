@@ -49,6 +49,7 @@ done_ lm
 LM="$RUNS/lm/checkpoints/$(cat "$RUNS/lm/checkpoints/latest")"
 
 stage assemble
-ag assemble --codec "$CODEC" --lm "$LM" --out "$OUT"
+# The bundle's sampling default: the melody gets a guidance scale of its own (README).
+ag assemble --codec "$CODEC" --lm "$LM" --out "$OUT" --set melody_cfg_coef=10
 du -sh "$OUT"
 printf '== train-tiny took %d s in all\n' $(($(date +%s) - T0))

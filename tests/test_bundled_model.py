@@ -18,7 +18,8 @@ def gen():
 
 def test_bundle_is_small_and_safetensors_only():
     files = [p for p in (ASSETS / "tiny").rglob("*") if p.is_file()]
-    assert sorted(p.suffix for p in files) == [".json", ".json", ".safetensors", ".safetensors"]
+    suffixes = sorted(p.suffix for p in files)
+    assert suffixes == [".json"] * 3 + [".safetensors"] * 2  # configs, generation.json, weights
     assert sum(p.stat().st_size for p in files) <= 40 * 2**20
 
 
@@ -40,9 +41,11 @@ def test_captions_and_melody_change_the_output(gen):
 
 def test_melody_guidance_scale():
     """melody_cfg_coef adds a third CFG branch (the caption without the melody): equal to
-    cfg_coef it is plain CFG, larger it changes the output, and without a melody it is unused."""
+    cfg_coef it is plain CFG, larger it changes the output, and without a melody it is unused.
+    The bundle ships its own default (generation.json)."""
     g = MusicGenerator.load("tiny", device="cpu", dtype="fp32")
-    g.set_generation_params(duration=0.5, use_sampling=False)
+    assert g.params.melody_cfg_coef == 10.0
+    g.set_generation_params(duration=0.5, use_sampling=False, melody_cfg_coef=None)
     prompt = ["a gentle air for solo flute"]
     chroma = [g.melody_chroma(MELODY)]
     plain = g.generate_codes(prompt, chromas=chroma)
