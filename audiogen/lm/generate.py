@@ -105,7 +105,7 @@ def _merge(branches: list[Conditions]) -> Conditions:
         return branches[0]
     kinds = [tuple(getattr(c, k) is None for k in ("cross", "prefix", "frame")) for c in branches]
     if len(set(kinds)) != 1:
-        raise ValueError("cond and null_cond must carry the same kinds of tensors")
+        raise ValueError("cond, partial_cond and null_cond must carry the same kinds of tensors")
     first = branches[0]
     cross = mask = prefix = frame = None
     if first.cross is not None:
@@ -115,7 +115,7 @@ def _merge(branches: list[Conditions]) -> Conditions:
         mask = torch.cat([m for _, m in padded])
     if first.prefix is not None:
         if len({c.prefix.shape[1] for c in branches}) != 1:
-            raise ValueError("cond and null prefix must have the same length")
+            raise ValueError("the CFG branches' prefixes must have the same length")
         prefix = torch.cat([c.prefix for c in branches])
     if first.frame is not None:
         length = max(c.frame.shape[1] for c in branches)
