@@ -32,7 +32,8 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 class GenerationParams:
     """Sampling settings. duration and extend_stride in seconds; top_p > 0 overrides top_k.
     melody_cfg_coef: a guidance scale of its own for the melody (a third CFG branch, the
-    caption without the melody: 1.5x the decode cost); None = the melody shares cfg_coef."""
+    caption without the melody: 1.5x the rows per decode step); None = the melody shares
+    cfg_coef."""
 
     duration: float = 10.0
     top_k: int = 250

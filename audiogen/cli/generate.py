@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         help="a guidance coefficient of its own for the melody: a third CFG branch, 1.5x the "
-        "decode cost (the bundled model: 6; equal to --cfg: plain CFG)",
+        "rows per decode step (the bundled model: 6; equal to --cfg: plain CFG)",
     )
     p.add_argument("--top-k", type=int, default=None, help="(250)")
     p.add_argument("--top-p", type=float, default=None, help="> 0 overrides top-k (0)")

@@ -1,6 +1,5 @@
-"""The Gradio page of ``audiogen serve``: prompt, duration, melody, CFG (the melody's own too)
-and seed in; audio,
-spectrogram and the melody's piano roll (or chroma) out.
+"""The Gradio page of ``audiogen serve``: prompt, duration, melody, CFG (and the melody's own)
+and seed in; audio, spectrogram and the melody's piano roll (or chroma) out.
 
 Requests go through Gradio's queue one at a time. Nothing leaves the machine: analytics
 and the version check are off, no share link, no server-side rendering (a Node process),

@@ -270,7 +270,7 @@ def generate(
     partial_cond / partial_coef: a third branch holding part of cond (e.g. the caption with
     the melody nulled); the logits become ``uncond + (partial - uncond) * cfg_coef + (cond -
     partial) * partial_coef``, so partial_coef scales what cond adds to partial (the melody)
-    and cfg_coef the rest. Needs cfg; partial_coef == cfg_coef is plain CFG at 1.5x the cost.
+    and cfg_coef the rest. Needs cfg; partial_coef == cfg_coef is plain CFG with 1.5x the rows.
     prompt: ``[B, K, Fp]`` codes to continue. prompt_lengths: ``[B]`` frames of each row's
     prompt when they differ (left-aligned: row b continues ``prompt[b, :, :len_b]``; the
     rest of the row is padding and ignored); every row still gets num_frames. window: most
