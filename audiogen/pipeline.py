@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -54,12 +55,13 @@ def validate_params(params: GenerationParams, where: str = "") -> GenerationPara
         raise UserError(f"{where}duration must be > 0, got {params.duration}")
     for name in ("cfg_coef", "melody_cfg_coef", "temperature", "top_p"):
         v = getattr(params, name)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
             raise UserError(f"{where}{name} must be a number, got {v!r}")
         if v is not None and not math.isfinite(v):
             raise UserError(f"{where}{name} must be a finite number, got {v}")
-    if isinstance(params.top_k, bool) or not isinstance(params.top_k, int) or params.top_k < 0:
-        raise UserError(f"{where}top_k must be a whole number >= 0, got {params.top_k!r}")
+    k = params.top_k
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0:
+        raise UserError(f"{where}top_k must be a whole number >= 0, got {k!r}")
     return params
 
 

@@ -132,3 +132,21 @@ def test_load_errors(tmp_path):
         MusicGenerator.load(tmp_path)
     with pytest.raises(UserError):
         MusicGenerator.from_hf(tmp_path / "missing")
+
+
+def test_generation_params_are_checked_before_they_apply():
+    import numpy as np
+
+    from audiogen.pipeline import GenerationParams, validate_params
+
+    ok = GenerationParams(top_k=np.int64(5), cfg_coef=np.float32(2.0), melody_cfg_coef=6)
+    assert validate_params(ok) is ok  # numpy numbers are numbers
+    for bad, message in [
+        (dict(top_k=2.5), "top_k must be a whole number"),
+        (dict(top_k=True), "top_k must be a whole number"),
+        (dict(cfg_coef="3"), "cfg_coef must be a number"),
+        (dict(temperature=float("inf")), "temperature must be a finite number"),
+        (dict(duration=0), "duration must be > 0"),
+    ]:
+        with pytest.raises(UserError, match=message):
+            validate_params(GenerationParams(**bad))
