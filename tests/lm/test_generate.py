@@ -317,29 +317,12 @@ def test_partial_branch_guidance_equals_its_formula_each_step():
     ref = (u + (p - u) * 2.0 + (c - p) * 5.0)[:, :, :-1]
     assert (out.logits - ref).abs().max() < 1e-4
     # The melody's scale matters; equal scales are plain CFG.
-    plain = generate(lm, num_frames=7, cond=cond, cfg_coef=2.0, params=GREEDY, return_logits=True)
-    same = generate(
-        lm,
-        num_frames=7,
-        cond=cond,
-        cfg_coef=2.0,
-        partial_cond=partial,
-        partial_coef=2.0,
-        params=GREEDY,
-        return_logits=True,
-    )
+    kw = dict(num_frames=7, cond=cond, cfg_coef=2.0, params=GREEDY, return_logits=True)
+    plain = generate(lm, **kw)
+    same = generate(lm, **kw, partial_cond=partial, partial_coef=2.0)
     assert torch.equal(same.codes, plain.codes)
     assert (same.logits - plain.logits).abs().max() < 1e-4
-    more = generate(
-        lm,
-        num_frames=7,
-        cond=cond,
-        cfg_coef=2.0,
-        partial_cond=partial,
-        partial_coef=8.0,
-        params=GREEDY,
-        return_logits=True,
-    )
+    more = generate(lm, **kw, partial_cond=partial, partial_coef=8.0)
     assert (more.logits - plain.logits).abs().max() > 1e-2
 
 
