@@ -65,6 +65,16 @@ def validate_params(params: GenerationParams, where: str = "") -> GenerationPara
     return params
 
 
+def params_from(values: dict, where: str = "") -> GenerationParams:
+    """GenerationParams from a dict of its fields, checked; a UserError (prefixed with
+    ``where``) for an unknown field or an unusable value."""
+    try:
+        params = GenerationParams(**values)
+    except TypeError as e:
+        raise UserError(f"{where}unknown generation setting ({e})") from None
+    return validate_params(params, where)
+
+
 def load_generation_params(root: Path) -> GenerationParams:
     """The sampling defaults a generator directory ships in ``generation.json`` (any of
     :class:`GenerationParams`' fields), or the library's defaults when it has none."""
@@ -77,11 +87,7 @@ def load_generation_params(root: Path) -> GenerationParams:
         raise UserError(f"{path}: not readable JSON ({e})") from None
     if not isinstance(values, dict):
         raise UserError(f"{path}: expected a JSON object of generation settings")
-    try:
-        params = GenerationParams(**values)
-    except TypeError as e:
-        raise UserError(f"{path}: unknown generation setting ({e})") from None
-    return validate_params(params, f"{path}: ")
+    return params_from(values, f"{path}: ")
 
 
 def save_generation_params(root: Path, params: GenerationParams) -> None:
@@ -490,10 +496,7 @@ def assemble_generator(
     if bad:
         diffs = ", ".join(f"{where.rsplit('.', 1)[-1]} {v} vs {c}" for where, v, c in bad)
         raise UserError(f"{lm_dir}: LM expects another codec than {codec_dir} ({diffs})")
-    try:
-        params = validate_params(GenerationParams(**(generation or {})))
-    except TypeError as e:
-        raise UserError(f"unknown generation setting ({e})") from None
+    params = params_from(generation or {})
     root = Path(out)
     codec.save(root / "codec")
     model.save(root / "lm")

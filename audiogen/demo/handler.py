@@ -104,9 +104,10 @@ class DemoHandler:
             raise UserError(
                 f"duration {duration:g} s is over this server's limit of {lim.max_duration:g} s"
             )
-        for name, v in (("CFG", cfg_coef), ("melody CFG", melody_cfg_coef)):
-            if v is None and name == "melody CFG":
-                continue
+        coefs = [("CFG", cfg_coef)]
+        if melody_cfg_coef is not None:  # None: the model's default, nothing to check
+            coefs.append(("melody CFG", melody_cfg_coef))
+        for name, v in coefs:
             if v is None or not math.isfinite(v) or not 0 <= v <= lim.max_cfg:
                 raise UserError(
                     f"{name} coefficient must be between 0 and {lim.max_cfg:g}, got {v}"

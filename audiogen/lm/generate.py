@@ -152,9 +152,6 @@ def _guide(branch_logits: tuple[torch.Tensor, ...], coefs: tuple[float, ...]) ->
     """Mix the branches' logits (most conditioned first, null last): ``null + sum_i
     coefs[-1-i] * (branch_i - branch_{i+1})``, i.e. ``uncond + (cond - uncond) * cfg_coef``
     for two branches."""
-    if len(branch_logits) == 2:  # keep plain CFG's arithmetic (and its rounding) as it was
-        cond, uncond = branch_logits
-        return uncond + (cond - uncond) * coefs[0]
     out = branch_logits[-1]
     for i, coef in enumerate(coefs):  # coefs: outermost (null -> partial) first
         lo, hi = branch_logits[-1 - i], branch_logits[-2 - i]
