@@ -167,16 +167,19 @@ class EuclideanCodebook(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Quantize ``x [N, D]`` -> (codewords ``[N, D]``, codes ``[N]``); updates in training."""
-        if self.training:
-            if not bool(self.inited.item()):
-                self._init_kmeans(x.detach())
-            # Dead codes (judged on past usage) are replaced before assignment so the
-            # fresh codewords can win points of this very batch.
-            self._replace_dead_codes(x.detach())
+        if self.training and not bool(self.inited.item()):
+            self._init_kmeans(x.detach())
         codes = self.quantize(x.detach())
+        quantized = self.decode(codes)  # before the codebook moves
         if self.training:
             self._ema_update(x.detach(), codes)
-        return self.decode(codes), codes
+            # Dead codes are replaced after this batch is assigned, for the next one (as in
+            # EnCodec). Replacing them first would hand a batch smaller than the codebook
+            # its own vectors as codewords: with most codes dead every step (codec_tiny's
+            # 200 vectors for 1024 codes) the quantizer passed its input through unchanged
+            # and the decoder never trained on quantized latents.
+            self._replace_dead_codes(x.detach())
+        return quantized, codes
 
 
 class VectorQuantizer(nn.Module):

@@ -76,8 +76,9 @@ def test_replaced_codes_survive_steps_without_hits():
     )
     cb.cluster_size.fill_(0.0)  # all dead
     cb.train()
-    pts, _ = _clusters(2)  # 8 vectors for 8 codes: each fresh code wins exactly its own
-    cb(pts)
+    pts, _ = _clusters(2)  # 8 vectors for 8 codes
+    cb(pts)  # assigned, then every code is re-drawn from this batch
+    cb(pts)  # each fresh code wins exactly its own vector
     after_reset = cb.embed.clone()
     one_point = pts[:1]
     for _ in range(10):  # one vector per step: at most one code is hit each time
@@ -89,6 +90,31 @@ def test_replaced_codes_survive_steps_without_hits():
     # EMA's Laplace smoothing moves them a little).
     torch.testing.assert_close(cb.embed[others], after_reset[others], atol=0.05, rtol=0.05)
     assert bool((cb.cluster_size[others] > 0.05).all())
+
+
+def test_training_step_assigns_with_the_codebook_it_started_with():
+    # A batch smaller than the codebook with every code dead (codec_tiny: 200 vectors for
+    # 1024 codes): the batch is quantized by the codewords it met, not by its own vectors
+    # drawn in as replacements, so the quantizer is not an identity in training.
+    torch.manual_seed(0)
+    cb = EuclideanCodebook(dim=4, codebook_size=64, kmeans_init=False, threshold_ema_dead_code=2)
+    cb.cluster_size.fill_(0.0)
+    cb.train()
+    for step in range(3):
+        x = torch.randn(16, 4)
+        before = cb.embed.clone()
+        expected = cb.quantize(x)
+        quantized, codes = cb(x)
+        assert torch.equal(codes, expected)
+        torch.testing.assert_close(quantized, before[expected])
+        assert float((quantized - x).pow(2).mean()) > 0.01
+        if step == 0:  # ... and the dead codes were re-drawn from it for the next batch
+            assert float(torch.cdist(cb.embed, x).min(dim=1).values.max()) < 1e-2
+    rvq = ResidualVectorQuantizer(dim=4, n_q=2, bins=64, kmeans_iters=2)
+    rvq.train()
+    for _ in range(3):
+        out = rvq(torch.randn(1, 4, 16))
+    assert float(out.commit_loss) > 0.01
 
 
 def test_quantizer_dropout_varies_n_q_in_training_only():
