@@ -253,15 +253,22 @@ class Codec(nn.Module):
         """Inverse of :meth:`encode_audio`: ``[B, C, T]`` with T the original length."""
         return self.decode(encoded.codes, scales=encoded.scales, length=encoded.length)
 
-    def forward(self, wav: torch.Tensor) -> CodecOutput:
-        """Training pass on ``wav [B, C, T]`` (no segmentation: batches are already windows)."""
+    def forward(self, wav: torch.Tensor, *, quantize: bool = True) -> CodecOutput:
+        """Training pass on ``wav [B, C, T]`` (no segmentation: batches are already windows).
+
+        ``quantize=False`` decodes the encoder's output itself (an autoencoder warm-up):
+        the quantizer still assigns codes and, in training, moves its codebooks, but adds
+        no noise and no commitment loss.
+        """
         self._check_wav(wav)
         x, scale = self._normalise(wav)
-        q = self.quantizer(self.encoder(x), n_q=self.num_codebooks)
-        audio = self.decoder(q.quantized)[..., : wav.shape[-1]]
+        latent = self.encoder(x)
+        q = self.quantizer(latent, n_q=self.num_codebooks)
+        audio = self.decoder(q.quantized if quantize else latent)[..., : wav.shape[-1]]
         if scale is not None:
             audio = audio * scale.view(-1, 1, 1)
-        return CodecOutput(audio=audio, codes=q.codes, commit_loss=q.commit_loss, n_q=q.n_q)
+        commit = q.commit_loss if quantize else q.commit_loss.detach() * 0
+        return CodecOutput(audio=audio, codes=q.codes, commit_loss=commit, n_q=q.n_q)
 
     # Inference preparation and checkpoints --------------------------------------------
 

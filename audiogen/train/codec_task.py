@@ -65,6 +65,10 @@ class LossConfig:
     adversarial: float = 3.0
     feature_matching: float = 3.0
     adversarial_start: int = 0  # steps of reconstruction-only warm-up before the GAN terms
+    # Steps during which the decoder trains on the encoder's unquantized output (an
+    # autoencoder warm-up; the codebooks follow the latents by EMA meanwhile, and
+    # `audiogen codec refit` can fit them afterwards). 0: quantized from the first step.
+    quantize_start: int = 0
     mel_n_ffts: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 512, 1024, 2048])
     mel_bins: int = 64
     stft: float = 0.0  # STFTConvergenceLoss weight: the pitch detail a 64-band mel blurs
@@ -77,8 +81,8 @@ class LossConfig:
         for name in ("l1", "mel", "stft", "commitment", "adversarial", "feature_matching"):
             if getattr(self, name) < 0:
                 raise ValueError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
-        if self.adversarial_start < 0:
-            raise ValueError("loss.adversarial_start must be >= 0")
+        if self.adversarial_start < 0 or self.quantize_start < 0:
+            raise ValueError("loss.adversarial_start and loss.quantize_start must be >= 0")
 
     @property
     def gan(self) -> bool:
@@ -182,7 +186,7 @@ def codec_step(
     losses: CodecLosses = critic.module
     cfg, disc = losses.cfg, losses.discriminator
     real = batch.wav
-    out = model(precision.cast_input(real))
+    out = model(precision.cast_input(real), quantize=critic.step >= cfg.quantize_start)
     fake = out.audio.float()
     metrics: dict[str, float] = {}
     gan = cfg.gan and critic.step >= cfg.adversarial_start

@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 from safetensors.torch import load_file
 
-from audiogen.codecs import Codec, CodecConfig
+from audiogen.codecs import Codec, CodecConfig, build_codec
 from audiogen.train import checkpoint as ckpt
 from audiogen.train import codec_task
 from audiogen.train.loop import train
@@ -42,6 +42,7 @@ TINY = [
     "train.log_every=1",
     "optim.warmup_steps=0",
     "optim.schedule=constant",
+    "loss.quantize_start=0",  # the recipe's autoencoder warm-up is tested on its own
 ]
 
 
@@ -102,6 +103,30 @@ def test_gan_branch_runs_and_checkpoint_loads_as_codec(manifest, tmp_path) -> No
     codes = codec.encode(wav)
     assert codes.shape == (1, 4, 50) and int(codes.max()) < 32
     assert codec.decode(codes).shape == (1, 1, 64 * 50)
+
+
+def test_autoencoder_warm_up_then_quantized(manifest, tmp_path) -> None:
+    recipe = _recipe(manifest, "train.steps=5", "loss.quantize_start=3")
+    assert parse_recipe(RECIPE, codec_task.CodecRecipe, QUIET).loss.quantize_start == 3000
+    result = train(codec_task.TASK, recipe, out_dir=tmp_path)
+    log = _log(tmp_path)
+    assert [r["commitment"] for r in log[:3]] == [0.0] * 3
+    assert all(r["commitment"] > 0 for r in log[3:])
+    # The codebooks were fitted in the warm-up too (k-means on the first batch, then EMA).
+    assert all(float(layer.codebook.inited) == 1 for layer in result.model.quantizer.layers)
+
+
+def test_unquantized_forward_decodes_the_latent() -> None:
+    codec = build_codec(CodecConfig.tiny()).train()
+    wav = torch.randn(2, 1, 64 * 20) * 0.1
+    plain = codec(wav, quantize=False)
+    with torch.no_grad():
+        expected = codec.decoder(codec.encoder(wav))[..., : wav.shape[-1]]
+    torch.testing.assert_close(plain.audio, expected)
+    assert float(plain.commit_loss) == 0 and plain.codes.shape == (2, 4, 20)
+    quantized = codec(wav)
+    assert float(quantized.commit_loss) > 0
+    assert not torch.allclose(quantized.audio, plain.audio)
 
 
 def test_resume_is_bit_identical(manifest, tmp_path) -> None:
