@@ -312,6 +312,13 @@ def main() -> int:
         default=None,
         help="the melody's own guidance (default: the model's generation.json, else --cfg)",
     )
+    ap.add_argument("--temperature", type=float, default=None, help="default: the model's")
+    ap.add_argument(
+        "--split",
+        choices=("test", "valid"),
+        default="test",
+        help="whose pieces give the prompts (judges and FAD use valid + test either way)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save-audio", type=Path, help="also write the generated clips here")
     ap.add_argument(
@@ -337,12 +344,16 @@ def main() -> int:
     root = args.manifest.parent
     rows = [json.loads(ln) for ln in args.manifest.read_text().splitlines() if ln.strip()]
     held = [r for r in rows if r.get("split") in ("valid", "test")]
-    tests = [r for r in held if r.get("split") == "test" and r["duration"] >= args.seconds]
+    tests = [r for r in held if r.get("split") == args.split and r["duration"] >= args.seconds]
     if args.limit:
         tests = tests[: args.limit]
 
     gen = MusicGenerator.load(args.model, device="cpu")
-    given = {"cfg_coef": args.cfg, "melody_cfg_coef": args.melody_cfg}
+    given = {
+        "cfg_coef": args.cfg,
+        "melody_cfg_coef": args.melody_cfg,
+        "temperature": args.temperature,
+    }
     gen.set_generation_params(
         duration=args.seconds, **{k: v for k, v in given.items() if v is not None}
     )
@@ -440,6 +451,8 @@ def main() -> int:
         "seconds": args.seconds,
         "cfg": gen.params.cfg_coef,
         "melody_cfg": gen.params.melody_cfg_coef,
+        "temperature": gen.params.temperature,
+        "split": args.split,
         "instrument_family_accuracy": mean(
             [it["family"] == it["judged_family"] for it in fam_items]
         ),

@@ -30,8 +30,9 @@ ag train codec --recipe recipes/codec_tiny.toml --out "$RUNS/codec" $(resume "$R
 done_ codec
 
 stage refit
-# The bundle uses the step-3000 checkpoint, before the recipe's GAN phase (keep_last in the
-# recipe keeps it), with its under-used codebooks refitted by k-means (README, bundled model).
+# The bundle uses the step-3000 checkpoint: the end of the recipe's autoencoder warm-up,
+# before its GAN phase (keep_last in the recipe keeps it), with the codebooks fitted by
+# k-means on the trained encoder's output (README, codec quality).
 CODEC="$RUNS/codec_refit"
 [ -f "$CODEC/model.safetensors" ] || ag codec refit --codec "$RUNS/codec/checkpoints/step_003000" \
     --manifest "$CORPUS/manifest.jsonl" --out "$CODEC"
