@@ -267,7 +267,7 @@ class Codec(nn.Module):
         audio = self.decoder(q.quantized if quantize else latent)[..., : wav.shape[-1]]
         if scale is not None:
             audio = audio * scale.view(-1, 1, 1)
-        commit = q.commit_loss if quantize else q.commit_loss.detach() * 0
+        commit = q.commit_loss if quantize else torch.zeros_like(q.commit_loss)
         return CodecOutput(audio=audio, codes=q.codes, commit_loss=commit, n_q=q.n_q)
 
     # Inference preparation and checkpoints --------------------------------------------

@@ -10,7 +10,8 @@ Losses (named, combined by the recipe's ``[loss]`` weights, DAC's ``lambdas``): 
 L1, multi-scale mel, spectral convergence of long linear STFTs (pitch detail; off unless
 ``loss.stft``), VQ commitment, and from ``loss.adversarial_start`` on the hinge adversarial
 loss and feature matching of a multi-scale STFT discriminator, which is updated first in
-the same step on the detached reconstruction.
+the same step on the detached reconstruction. ``loss.quantize_start`` steps of autoencoder
+warm-up (the decoder hears the encoder's unquantized output) may come first.
 """
 
 from __future__ import annotations
