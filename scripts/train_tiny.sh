@@ -60,7 +60,8 @@ done_ lm-more
 LM="$RUNS/lm_more/checkpoints/$(cat "$RUNS/lm_more/checkpoints/latest")"
 
 stage assemble
-# The bundle's sampling default: the melody gets a guidance scale of its own (README).
-ag assemble --codec "$CODEC" --lm "$LM" --out "$OUT" --set melody_cfg_coef=6
+# The bundle's sampling defaults: the melody gets a guidance scale of its own, and the
+# temperature is 0.8 (README, bundled model).
+ag assemble --codec "$CODEC" --lm "$LM" --out "$OUT" --set melody_cfg_coef=6 --set temperature=0.8
 du -sh "$OUT"
 printf '== train-tiny took %d s in all\n' $(($(date +%s) - T0))

@@ -44,7 +44,7 @@ def test_melody_guidance_scale():
     cfg_coef it is plain CFG, larger it changes the output, and without a melody it is unused.
     The bundle ships its own default (generation.json)."""
     g = MusicGenerator.load("tiny", device="cpu", dtype="fp32")
-    assert g.params.melody_cfg_coef == 6
+    assert g.params.melody_cfg_coef == 6 and g.params.temperature == 0.8
     g.set_generation_params(duration=0.5, use_sampling=False, melody_cfg_coef=None)
     prompt = ["a gentle air for solo flute"]
     chroma = [g.melody_chroma(MELODY)]
