@@ -30,6 +30,7 @@ the tokens keep, which bounds what an LM over those tokens can show.
 
     python benchmarks/bench_adherence.py --manifest corpus/manifest.jsonl [--model tiny]
     python benchmarks/bench_adherence.py --manifest ... --codec-only   # ceilings, no LM
+    python benchmarks/bench_adherence.py --manifest ... --split valid --temperature 0.8
 """
 
 from __future__ import annotations
@@ -324,7 +325,7 @@ def main() -> int:
     ap.add_argument(
         "--codec-only",
         action="store_true",
-        help="only judge the real test clips and their codec round trips (no generation)",
+        help="only judge the real clips (of --split) and their codec round trips (no generation)",
     )
     ap.add_argument(
         "--judge-renders",
