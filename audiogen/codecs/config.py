@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from audiogen.codecs.conv import ACTIVATIONS
 from audiogen.codecs.rvq import ResidualVectorQuantizer
 from audiogen.codecs.seanet import NORMS, SEANetDecoder, SEANetEncoder
 
@@ -39,6 +40,7 @@ class CodecConfig:
     true_skip: bool = False  # identity shortcut in residual blocks instead of a 1x1 conv
     compress: int = 2
     lstm_layers: int = 2
+    activation: str = "elu"  # elu (EnCodec) | snake (periodic, as in DAC; no peer to convert to)
     trim_right_ratio: float = 1.0
     # RVQ
     n_q: int = 32
@@ -65,6 +67,8 @@ class CodecConfig:
             raise ValueError(f"channels must be 1 or 2, got {self.channels}")
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if self.norm == "time_group_norm" and self.causal:
             raise ValueError("time_group_norm cannot be causal")
         if 2 ** int(math.log2(self.bins)) != self.bins:
@@ -178,6 +182,7 @@ def build_codec(config: CodecConfig) -> Codec:
         true_skip=config.true_skip,
         compress=config.compress,
         lstm_layers=config.lstm_layers,
+        activation=config.activation,
     )
     quantizer = ResidualVectorQuantizer(
         dim=config.dimension,

@@ -351,6 +351,33 @@ class ELU(nn.ELU):
         return out
 
 
+class Snake(nn.Module):
+    """Periodic activation ``x + sin(alpha * x)^2 / alpha`` with a learned ``alpha`` per
+    channel (Ziyin et al. 2020; the vocoders BigVGAN and DAC use it for its bias towards
+    periodic signals). An alternative to SEANet's ELU (``CodecConfig.activation``); the
+    EnCodec peers have no such layer, so a codec using it has no peer to convert to."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(1, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        alpha = self.alpha.to(x.dtype)
+        return x + torch.sin(alpha * x).pow(2) / (alpha + 1e-9)
+
+
+ACTIVATIONS = ("elu", "snake")
+
+
+def activation(name: str, channels: int) -> nn.Module:
+    """The activation layer ``name`` (one of :data:`ACTIVATIONS`) for ``channels`` channels."""
+    if name == "elu":
+        return ELU()
+    if name == "snake":
+        return Snake(channels)
+    raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
+
+
 class SLSTM(nn.Module):
     """Unidirectional LSTM over time with a skip connection: ``[B, C, T] -> [B, C, T]``.
 

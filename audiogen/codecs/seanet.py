@@ -16,13 +16,15 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from audiogen.codecs.conv import ELU, NORMS, SLSTM, SConv1d, SConvTranspose1d
+from audiogen.codecs.conv import NORMS, SLSTM, SConv1d, SConvTranspose1d
+from audiogen.codecs.conv import activation as _activation
 
 __all__ = ["NORMS", "ResnetBlock", "SEANetDecoder", "SEANetEncoder", "SLSTM", "SConv1d"]
 
 
 class ResnetBlock(nn.Module):
-    """SEANet residual block: ELU, conv(k, dilation), ELU, conv(1), plus a shortcut."""
+    """SEANet residual block: act, conv(k, dilation), act, conv(1), plus a shortcut (act is
+    ELU, or Snake with ``activation="snake"``)."""
 
     def __init__(
         self,
@@ -35,15 +37,16 @@ class ResnetBlock(nn.Module):
         causal: bool = False,
         norm: str = "weight_norm",
         pad_mode: str = "reflect",
+        activation: str = "elu",
     ) -> None:
         super().__init__()
         hidden = dim // compress
         conv_args = dict(causal=causal, norm=norm, pad_mode=pad_mode)
         self.block = nn.ModuleList(
             [
-                ELU(),
+                _activation(activation, dim),
                 SConv1d(dim, hidden, kernel_size, dilation=dilation, **conv_args),
-                ELU(),
+                _activation(activation, hidden),
                 SConv1d(hidden, dim, 1, **conv_args),
             ]
         )
@@ -83,6 +86,7 @@ class SEANetEncoder(nn.Module):
         true_skip: bool = False,
         compress: int = 2,
         lstm_layers: int = 2,
+        activation: str = "elu",
     ) -> None:
         super().__init__()
         self.hop_length = math.prod(ratios)
@@ -98,14 +102,21 @@ class SEANetEncoder(nn.Module):
                         dilation=dilation_base**j,
                         compress=compress,
                         true_skip=true_skip,
+                        activation=activation,
                         **conv_args,
                     )
                 )
-            layers += [ELU(), SConv1d(width, width * 2, ratio * 2, stride=ratio, **conv_args)]
+            layers += [
+                _activation(activation, width),
+                SConv1d(width, width * 2, ratio * 2, stride=ratio, **conv_args),
+            ]
             width *= 2
         if lstm_layers:
             layers.append(SLSTM(width, num_layers=lstm_layers))
-        layers += [ELU(), SConv1d(width, dimension, last_kernel_size, **conv_args)]
+        layers += [
+            _activation(activation, width),
+            SConv1d(width, dimension, last_kernel_size, **conv_args),
+        ]
         self.layers = nn.ModuleList(layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -136,6 +147,7 @@ class SEANetDecoder(nn.Module):
         compress: int = 2,
         lstm_layers: int = 2,
         trim_right_ratio: float = 1.0,
+        activation: str = "elu",
     ) -> None:
         super().__init__()
         self.hop_length = math.prod(ratios)
@@ -154,7 +166,7 @@ class SEANetDecoder(nn.Module):
                 norm=norm,
                 trim_right_ratio=trim_right_ratio,
             )
-            layers += [ELU(), up]
+            layers += [_activation(activation, width), up]
             width //= 2
             for j in range(n_residual_layers):
                 layers.append(
@@ -164,10 +176,14 @@ class SEANetDecoder(nn.Module):
                         dilation=dilation_base**j,
                         compress=compress,
                         true_skip=true_skip,
+                        activation=activation,
                         **conv_args,
                     )
                 )
-        layers += [ELU(), SConv1d(width, channels, last_kernel_size, **conv_args)]
+        layers += [
+            _activation(activation, width),
+            SConv1d(width, channels, last_kernel_size, **conv_args),
+        ]
         self.layers = nn.ModuleList(layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -208,7 +224,8 @@ def enable_fast_inference(module: nn.Module) -> None:
                     layer.inplace = True
         elif isinstance(sub, ResnetBlock):
             # block[0]'s input is also the shortcut's input; block[2]'s is not reused.
-            sub.block[2].inplace = True
+            if isinstance(sub.block[2], nn.ELU):
+                sub.block[2].inplace = True
 
 
 def has_weight_norm(module: nn.Module) -> bool:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from audiogen.codecs import Codec, CodecConfig, CodecError, build_codec
-from audiogen.codecs.conv import SConv1d, pad1d
+from audiogen.codecs.conv import SConv1d, Snake, pad1d
 from audiogen.codecs.seanet import has_weight_norm
 from audiogen.errors import UserError
 
@@ -132,6 +132,40 @@ def test_config_validation():
         CodecConfig(norm="time_group_norm", causal=True)
     with pytest.raises(ValueError, match="power of 2"):
         CodecConfig(bins=1000)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        CodecConfig(activation="relu")
+
+
+def test_snake_activation_formula_and_learned_frequency():
+    snake = Snake(3)
+    with torch.no_grad():
+        snake.alpha.copy_(torch.tensor([0.5, 1.0, 4.0]).view(1, 3, 1))
+    x = torch.linspace(-3, 3, 11).expand(2, 3, 11)
+    a = torch.tensor([0.5, 1.0, 4.0]).view(1, 3, 1)
+    torch.testing.assert_close(snake(x), x + torch.sin(a * x) ** 2 / a)
+    snake(x).sum().backward()
+    assert snake.alpha.grad.shape == (1, 3, 1) and bool(snake.alpha.grad.abs().gt(0).all())
+
+
+def test_snake_codec_trains_saves_and_loads(tmp_path):
+    codec = build_codec(CodecConfig.tiny().replace(activation="snake"))
+    snakes = [m for m in codec.modules() if isinstance(m, Snake)]
+    # Every SEANet activation is a Snake sized to its input: none is left an ELU.
+    assert snakes and not any(isinstance(m, torch.nn.ELU) for m in codec.modules())
+    x = torch.randn(2, 1, 2000)
+    codec.train()
+    codec(x).audio.pow(2).mean().backward()
+    assert all(m.alpha.grad is not None for m in snakes)
+    codec.eval()
+    codec.save(tmp_path / "s")
+    loaded = Codec.load(tmp_path / "s")
+    assert loaded.config.activation == "snake"
+    codes = codec.encode(x)
+    assert torch.equal(loaded.encode(x), codes)
+    torch.testing.assert_close(loaded.decode(codes), codec.decode(codes))
+    ref = codec.decode(codes)
+    codec.prepare_for_inference()
+    torch.testing.assert_close(codec.decode(codes), ref, atol=1e-5, rtol=1e-5)
 
 
 def _future_grad(module: torch.nn.Module, x: torch.Tensor, t_out: int, first_future: int) -> float:
