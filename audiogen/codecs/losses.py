@@ -139,23 +139,59 @@ class STFTConvergenceLoss(nn.Module):
             self.register_buffer(f"window_{n}", torch.hann_window(n), persistent=False)
         self.eps = eps
 
-    def _mag(self, wav: torch.Tensor, n_fft: int, bins: int) -> torch.Tensor:
-        spec = torch.stft(
-            wav.reshape(-1, wav.shape[-1]),
-            n_fft,
-            hop_length=n_fft // 4,
-            window=getattr(self, f"window_{n_fft}"),
-            center=True,
-            # reflect needs more samples than the pad: zeros around a window that short
-            pad_mode="reflect" if wav.shape[-1] > n_fft // 2 else "constant",
-            return_complex=True,
-        )[:, :bins]
-        return spec.abs()
-
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Loss ``[]`` between waveforms ``pred, target [B, C, T]``."""
         total = pred.new_zeros(())
         for n, bins in zip(self.n_ffts, self.bins, strict=True):
-            p, t = self._mag(pred, n, bins), self._mag(target, n, bins)
+            window = getattr(self, f"window_{n}")
+            p, t = _stft_mag(pred, window, bins), _stft_mag(target, window, bins)
             total = total + (p - t).norm() / (t.norm() + self.eps)
         return total / len(self.n_ffts)
+
+
+class LogSTFTMagnitudeLoss(nn.Module):
+    """Mean over STFT sizes of L1 between log10 magnitudes, every bin up to Nyquist (the
+    second half of Parallel WaveGAN's multi-resolution STFT loss).
+
+    Unlike :class:`STFTConvergenceLoss` it weighs the quiet bins as much as the loud ones,
+    so it penalises a noise floor that fills the valleys between partials: the flattened
+    spectra that made every codec rendering sound alike to the family judge. Magnitudes are
+    divided by half the window's sum (a full-scale sine peaks near 0.5) and floored at
+    ``eps`` (1e-4: -80 dB), so silence is not chased to -inf. Same STFT as the convergence
+    loss (hop ``n_fft // 4``, Hann, centred).
+    """
+
+    def __init__(self, *, n_ffts: Sequence[int] = (512, 1024, 2048), eps: float = 1e-4) -> None:
+        super().__init__()
+        self.n_ffts = list(n_ffts)
+        for n in self.n_ffts:
+            self.register_buffer(f"window_{n}", torch.hann_window(n), persistent=False)
+        self.eps = eps
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Loss ``[]`` between waveforms ``pred, target [B, C, T]``."""
+        total = pred.new_zeros(())
+        for n in self.n_ffts:
+            window = getattr(self, f"window_{n}")
+            scale = 2.0 / float(window.sum())
+            p = torch.log10((_stft_mag(pred, window) * scale).clamp(min=self.eps))
+            t = torch.log10((_stft_mag(target, window) * scale).clamp(min=self.eps))
+            total = total + F.l1_loss(p, t)
+        return total / len(self.n_ffts)
+
+
+def _stft_mag(wav: torch.Tensor, window: torch.Tensor, bins: int | None = None) -> torch.Tensor:
+    """``|STFT|`` of ``wav [..., T]`` as ``[N, bins, frames]`` (the lowest ``bins``; all by
+    default): hop ``n_fft // 4``, centred."""
+    n_fft = window.shape[0]
+    spec = torch.stft(
+        wav.reshape(-1, wav.shape[-1]),
+        n_fft,
+        hop_length=n_fft // 4,
+        window=window,
+        center=True,
+        # reflect needs more samples than the pad: zeros around a window that short
+        pad_mode="reflect" if wav.shape[-1] > n_fft // 2 else "constant",
+        return_complex=True,
+    )
+    return spec[:, :bins].abs()

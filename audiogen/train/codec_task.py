@@ -8,8 +8,9 @@ holds the codec's weights alone; the discriminator lives in the training state).
 
 Losses (named, combined by the recipe's ``[loss]`` weights, DAC's ``lambdas``): time-domain
 L1, multi-scale mel, spectral convergence of long linear STFTs (pitch detail; off unless
-``loss.stft``), VQ commitment, and from ``loss.adversarial_start`` on the hinge adversarial
-loss and feature matching of a multi-scale STFT discriminator, which is updated first in
+``loss.stft``), log-magnitude L1 of full-band STFTs (the quiet bins between partials; off
+unless ``loss.log_stft``), VQ commitment, and from ``loss.adversarial_start`` on the hinge
+adversarial loss and feature matching of a multi-scale STFT discriminator, which is updated first in
 the same step on the detached reconstruction. ``loss.quantize_start`` steps of autoencoder
 warm-up (the decoder hears the encoder's unquantized output) may come first.
 """
@@ -30,7 +31,12 @@ from audiogen.codecs.discriminators import (
     feature_matching_loss,
     generator_adversarial_loss,
 )
-from audiogen.codecs.losses import MultiScaleMelLoss, STFTConvergenceLoss, l1_loss
+from audiogen.codecs.losses import (
+    LogSTFTMagnitudeLoss,
+    MultiScaleMelLoss,
+    STFTConvergenceLoss,
+    l1_loss,
+)
 from audiogen.codecs.model import _FORMAT as CODEC_FORMAT
 from audiogen.codecs.model import Codec
 from audiogen.data.manifest import read_manifest
@@ -75,11 +81,16 @@ class LossConfig:
     stft: float = 0.0  # STFTConvergenceLoss weight: the pitch detail a 64-band mel blurs
     stft_n_ffts: list[int] = field(default_factory=lambda: [2048, 4096])
     stft_f_max: float = 4000.0
+    # LogSTFTMagnitudeLoss weight: log-magnitude L1 over the full band, which the quiet
+    # bins between partials weigh into (the noise floor a mel loss lets through)
+    log_stft: float = 0.0
+    log_stft_n_ffts: list[int] = field(default_factory=lambda: [512, 1024, 2048])
     disc_filters: int = 32
     disc_n_ffts: list[int] = field(default_factory=lambda: [1024, 2048, 512])
 
     def __post_init__(self) -> None:
-        for name in ("l1", "mel", "stft", "commitment", "adversarial", "feature_matching"):
+        names = ("l1", "mel", "stft", "log_stft", "commitment", "adversarial", "feature_matching")
+        for name in names:
             if getattr(self, name) < 0:
                 raise ValueError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
         if self.adversarial_start < 0 or self.quantize_start < 0:
@@ -143,11 +154,13 @@ class CodecLosses(nn.Module):
         mel: MultiScaleMelLoss,
         stft: STFTConvergenceLoss | None,
         cfg: LossConfig,
+        log_stft: LogSTFTMagnitudeLoss | None = None,
     ) -> None:
         super().__init__()
         self.discriminator = discriminator
         self.mel = mel
         self.stft = stft
+        self.log_stft = log_stft
         self.cfg = cfg
 
 
@@ -172,6 +185,7 @@ def build_critic(recipe: CodecRecipe) -> tuple[CodecLosses, OptimConfig]:
         )
         if lc.stft
         else None,
+        log_stft=LogSTFTMagnitudeLoss(n_ffts=lc.log_stft_n_ffts) if lc.log_stft else None,
         cfg=lc,
     )
     return losses, recipe.disc_optim
@@ -204,6 +218,8 @@ def codec_step(
     terms = {"l1": l1_loss(fake, real), "mel": losses.mel(fake, real)}
     if losses.stft is not None:
         terms["stft"] = losses.stft(fake, real)
+    if losses.log_stft is not None:
+        terms["log_stft"] = losses.log_stft(fake, real)
     terms["commitment"] = out.commit_loss.float()
     if gan:
         disc.requires_grad_(False)  # the codec's backward needs no discriminator grads

@@ -13,6 +13,7 @@ from audiogen.codecs.discriminators import (
     generator_adversarial_loss,
 )
 from audiogen.codecs.losses import (
+    LogSTFTMagnitudeLoss,
     MelSpectrogram,
     MultiScaleMelLoss,
     STFTConvergenceLoss,
@@ -57,6 +58,23 @@ def test_stft_convergence_is_finite_with_a_silent_window():
     assert 0 < float(loss) < 0.5
     loss.backward()
     assert torch.isfinite(pred.grad).all()
+
+
+def test_log_stft_sees_a_noise_floor_the_convergence_loss_hardly_does():
+    log_loss, sc = LogSTFTMagnitudeLoss(), STFTConvergenceLoss(sample_rate=32000)
+    a = 0.3 * _tone(440.0)
+    # White noise 20 dB under the tone fills the valleys between its partials: 1% of the
+    # energy (what spectral convergence weighs), but most bins rise by tens of dB.
+    noisy = a + 0.1 * a.pow(2).mean().sqrt() * torch.randn_like(a)
+    assert float(log_loss(a, a)) == 0
+    assert float(sc(noisy, a)) < 0.1
+    assert float(log_loss(noisy, a)) > 0.8  # decades: the valleys were at the -80 dB floor
+    # The tone 3 dB quieter moves its partials' bins by 0.15 decades (the rest sit at the floor).
+    assert float(log_loss(0.7 * a, a)) < 0.2
+    silent = torch.zeros_like(a).requires_grad_(True)
+    loss = log_loss(silent + 1e-9, a)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(silent.grad).all()
 
 
 def test_multiscale_mel_loss_properties():

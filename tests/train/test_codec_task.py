@@ -72,7 +72,14 @@ def _log(out: Path) -> list[dict]:
 
 
 def test_reconstruction_loss_decreases(manifest, tmp_path) -> None:
-    recipe = _recipe(manifest, "train.steps=30", "loss.adversarial_start=1000", "optim.lr=3e-3")
+    recipe = _recipe(
+        manifest,
+        "train.steps=30",
+        "loss.adversarial_start=1000",
+        "optim.lr=3e-3",
+        "loss.log_stft=0.5",
+        "loss.log_stft_n_ffts=[128, 256]",
+    )
     train(codec_task.TASK, recipe, out_dir=tmp_path)
     log = _log(tmp_path)
     first = np.mean([r["mel"] for r in log[:3]])
@@ -81,6 +88,8 @@ def test_reconstruction_loss_decreases(manifest, tmp_path) -> None:
     assert last < 0.8 * first, (first, last)
     stft_first = np.mean([r["stft"] for r in log[:3]])  # the recipe's pitch term is trained
     assert np.mean([r["stft"] for r in log[-3:]]) < 0.9 * stft_first
+    log_first = np.mean([r["log_stft"] for r in log[:3]])  # the full-band log term too
+    assert np.mean([r["log_stft"] for r in log[-3:]]) < 0.9 * log_first
 
 
 def test_gan_branch_runs_and_checkpoint_loads_as_codec(manifest, tmp_path) -> None:
