@@ -26,10 +26,13 @@ audio's, so a number can be read against what the judge can tell at all:
 
 The same judges also score the real test clips and those clips after a round trip through
 the generator's codec (encode + decode): what the judges can tell at all, and how much of it
-the tokens keep, which bounds what an LM over those tokens can show.
+the tokens keep, which bounds what an LM over those tokens can show. ``--reference-opus``
+adds the same clips through libopus at the given bitrates (ffmpeg): how much coding a judge
+survives, for a conventional codec at several rates.
 
     python benchmarks/bench_adherence.py --manifest corpus/manifest.jsonl [--model tiny]
     python benchmarks/bench_adherence.py --manifest ... --codec-only   # ceilings, no LM
+    python benchmarks/bench_adherence.py --manifest ... --codec-only --reference-opus 6 12 24
     python benchmarks/bench_adherence.py --manifest ... --split valid --temperature 0.8
 """
 
@@ -263,6 +266,17 @@ def round_trip(gen, clip: np.ndarray) -> np.ndarray:
     return out[0].mean(0).float().cpu().numpy()[: len(clip)]
 
 
+def opus_clip(r: dict, *, kbps: float, root: Path, sr: int, seconds: float) -> np.ndarray:
+    """The test clip of manifest row ``r`` after a libopus round trip at ``kbps``."""
+    import tempfile
+
+    from bench_codec_quality import opus_roundtrip  # a sibling script
+
+    clip = torch.from_numpy(window(root / r["path"], sr, seconds))[None]
+    with tempfile.TemporaryDirectory() as tmp:
+        return opus_roundtrip(clip, sr, kbps, Path(tmp))[0].numpy()
+
+
 def judge_clips(tests, clip_of, judge_without, root: Path, sr: int, trange) -> dict:
     """Family (judged without the clip's piece), tempo and chroma-to-MIDI of test clips."""
     from audiogen.eval.metrics import melody_chroma_cosine
@@ -328,6 +342,14 @@ def main() -> int:
         help="only judge the real clips (of --split) and their codec round trips (no generation)",
     )
     ap.add_argument(
+        "--reference-opus",
+        type=float,
+        nargs="*",
+        default=[],
+        metavar="KBPS",
+        help="also judge the real clips through libopus at these bitrates (needs ffmpeg)",
+    )
+    ap.add_argument(
         "--judge-renders",
         type=Path,
         default=Path("benchmarks/results/judge_renders"),
@@ -369,15 +391,17 @@ def main() -> int:
         examples, sr, args.seconds, through=functools.partial(round_trip, gen)
     )
 
+    sources = {
+        "real": lambda r: window(root / r["path"], sr, args.seconds),
+        "codec_round_trip": lambda r: round_trip(gen, window(root / r["path"], sr, args.seconds)),
+    }
+    for kbps in args.reference_opus:
+        sources[f"opus_{kbps:g}kbps"] = functools.partial(
+            opus_clip, kbps=kbps, root=root, sr=sr, seconds=args.seconds
+        )
     ceilings = {
         name: judge_clips(tests, clips, judge_without, root, sr, trange)
-        for name, clips in (
-            ("real", lambda r: window(root / r["path"], sr, args.seconds)),
-            (
-                "codec_round_trip",
-                lambda r: round_trip(gen, window(root / r["path"], sr, args.seconds)),
-            ),
-        )
+        for name, clips in sources.items()
     }
     brief = {k: {m: v for m, v in c.items() if m != "items"} for k, c in ceilings.items()}
     print(
@@ -395,7 +419,8 @@ def main() -> int:
     if args.codec_only:
         return 0
     real_tempo = [it["tempo_ok"] for it in ceilings["real"].pop("items")]
-    ceilings["codec_round_trip"].pop("items")
+    for judged in ceilings.values():
+        judged.pop("items", None)
     items, t_gen = [], 0.0
     for i, r in enumerate(tests):
         prompt = r["description"]
