@@ -28,7 +28,8 @@ The same judges also score the real test clips and those clips after a round tri
 the generator's codec (encode + decode): what the judges can tell at all, and how much of it
 the tokens keep, which bounds what an LM over those tokens can show. ``--reference-opus``
 adds the same clips through libopus at the given bitrates (ffmpeg): how much coding a judge
-survives, for a conventional codec at several rates.
+survives, for a conventional codec at several rates; ``--reference-noise`` adds white noise
+at the given signal-to-noise ratios (dB, seeded), the simplest degradation there is.
 
     python benchmarks/bench_adherence.py --manifest corpus/manifest.jsonl [--model tiny]
     python benchmarks/bench_adherence.py --manifest ... --codec-only   # ceilings, no LM
@@ -277,6 +278,16 @@ def opus_clip(r: dict, *, kbps: float, root: Path, sr: int, seconds: float) -> n
         return opus_roundtrip(clip, sr, kbps, Path(tmp))[0].numpy()
 
 
+def noisy_clip(r: dict, *, snr_db: float, root: Path, sr: int, seconds: float) -> np.ndarray:
+    """The test clip of manifest row ``r`` plus white noise ``snr_db`` below its power
+    (seeded by the row's path, so every run adds the same noise)."""
+    clip = window(root / r["path"], sr, seconds)
+    rng = np.random.default_rng(list(r["path"].encode()))
+    power = float(np.mean(clip.astype(np.float64) ** 2))
+    noise = rng.standard_normal(len(clip)) * np.sqrt(power / 10 ** (snr_db / 10))
+    return (clip + noise).astype(np.float32)
+
+
 def judge_clips(tests, clip_of, judge_without, root: Path, sr: int, trange) -> dict:
     """Family (judged without the clip's piece), tempo and chroma-to-MIDI of test clips."""
     from audiogen.eval.metrics import melody_chroma_cosine
@@ -350,6 +361,14 @@ def main() -> int:
         help="also judge the real clips through libopus at these bitrates (needs ffmpeg)",
     )
     ap.add_argument(
+        "--reference-noise",
+        type=float,
+        nargs="*",
+        default=[],
+        metavar="DB",
+        help="also judge the real clips with white noise added at these SNRs (dB)",
+    )
+    ap.add_argument(
         "--judge-renders",
         type=Path,
         default=Path("benchmarks/results/judge_renders"),
@@ -398,6 +417,10 @@ def main() -> int:
     for kbps in args.reference_opus:
         sources[f"opus_{kbps:g}kbps"] = functools.partial(
             opus_clip, kbps=kbps, root=root, sr=sr, seconds=args.seconds
+        )
+    for snr in args.reference_noise:
+        sources[f"white_noise_{snr:g}dB"] = functools.partial(
+            noisy_clip, snr_db=snr, root=root, sr=sr, seconds=args.seconds
         )
     ceilings = {
         name: judge_clips(tests, clips, judge_without, root, sr, trange)
