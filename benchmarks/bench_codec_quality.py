@@ -3,8 +3,10 @@
 For each test-split item of a manifest, the first ``--seconds`` are encoded and decoded by
 the codec and by Opus at ``--opus-kbps`` (libopus' lowest rate, 6 kbps, is already above a
 small codec's rate, so Opus gets the same or more bits), then scored against the original
-with the multi-scale mel distance (lower is better) and SI-SDR (higher is better). Prints a
-table and writes JSON.
+with the multi-scale mel distance (lower is better) and SI-SDR (higher is better), and by
+how much each changes the partials' prominence above the floor between them in three octave
+bands (``audiogen.eval.metrics.partial_prominence``; negative: the valleys filled in).
+Prints a table and writes JSON.
 
     python benchmarks/bench_codec_quality.py --codec runs/codec_tiny/checkpoints/latest \\
         --manifest corpus/manifest.jsonl
@@ -26,7 +28,13 @@ import torch
 from audiogen import audio
 from audiogen.codecs import Codec
 from audiogen.data.manifest import read_manifest
-from audiogen.eval.metrics import bitrate_kbps, multiscale_mel_distance, si_sdr
+from audiogen.eval.metrics import (
+    PROMINENCE_BANDS,
+    bitrate_kbps,
+    multiscale_mel_distance,
+    partial_prominence,
+    si_sdr,
+)
 
 
 def opus_roundtrip(wav: torch.Tensor, sr: int, kbps: float, tmp: Path) -> torch.Tensor:
@@ -71,6 +79,10 @@ def main() -> None:
             wav, _ = audio.load(it.path, sample_rate=sr, channels=1, duration=args.seconds)
             rec = codec.decode(codec.encode(wav[None]))[0, :, : wav.shape[-1]]
             opus = opus_roundtrip(wav, sr, args.opus_kbps, Path(d))
+            prominence = {
+                name: partial_prominence(x, sr)
+                for name, x in (("real", wav), ("codec", rec), ("opus", opus))
+            }
             rows.append(
                 dict(
                     item=Path(it.path).name,
@@ -78,6 +90,14 @@ def main() -> None:
                     opus_mel=multiscale_mel_distance(wav, opus, sr),
                     codec_si_sdr=float(si_sdr(wav, rec)),
                     opus_si_sdr=float(si_sdr(wav, opus)),
+                    # partials above the floor between them, per band: codec minus input
+                    **{
+                        f"{name}_prominence_change_{lo:g}_{hi:g}hz": b - a
+                        for name in ("codec", "opus")
+                        for (lo, hi), a, b in zip(
+                            PROMINENCE_BANDS, prominence["real"], prominence[name], strict=True
+                        )
+                    },
                 )
             )
     codec_kbps = bitrate_kbps(
@@ -85,7 +105,7 @@ def main() -> None:
         cardinality=codec.cardinality,
         frame_rate=codec.frame_rate,
     )
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "item"}
+    mean = {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0] if k != "item"}
     result = dict(
         benchmark="bench_codec_quality",
         codec=str(args.codec),
@@ -98,12 +118,17 @@ def main() -> None:
         wall_s=time.perf_counter() - t0,
     )
     print(f"{len(rows)} items x {args.seconds:g} s, split {args.split}")
-    print(f"{'':24}{'kbps':>8}{'mel dist':>10}{'SI-SDR dB':>11}")
+    bands = " ".join(f"{lo / 1000:g}-{hi / 1000:g}k" for lo, hi in PROMINENCE_BANDS)
+    print(f"{'':24}{'kbps':>8}{'mel dist':>10}{'SI-SDR dB':>11}   prominence change dB ({bands})")
     for name, kbps, key in (
         ("audiogen codec", codec_kbps, "codec"),
         ("Opus", args.opus_kbps, "opus"),
     ):
-        print(f"{name:24}{kbps:8.2f}{mean[key + '_mel']:10.3f}{mean[key + '_si_sdr']:11.2f}")
+        change = [mean[f"{key}_prominence_change_{lo:g}_{hi:g}hz"] for lo, hi in PROMINENCE_BANDS]
+        print(
+            f"{name:24}{kbps:8.2f}{mean[key + '_mel']:10.3f}{mean[key + '_si_sdr']:11.2f}   "
+            + " ".join(f"{c:+5.1f}" for c in change)
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
