@@ -125,7 +125,13 @@ def partial_prominence(
     x = wav.double().reshape(-1, wav.shape[-1]).mean(0)
     window = torch.hann_window(n_fft, dtype=torch.float64)
     spec = torch.stft(
-        x, n_fft, hop_length=n_fft // 4, window=window, center=True, return_complex=True
+        x,
+        n_fft,
+        hop_length=n_fft // 4,
+        window=window,
+        center=True,
+        pad_mode="reflect" if x.shape[-1] > n_fft // 2 else "constant",  # reflect needs more
+        return_complex=True,
     )
     mag = spec.abs() * (2.0 / float(window.sum()))
     level = 20 * torch.log10(mag.clamp_min(10 ** (floor_db / 20)))

@@ -153,3 +153,4 @@ def test_partial_prominence_separates_partials_from_a_filled_floor():
     stereo = metrics.partial_prominence(torch.stack([tone, tone]), sr)
     assert stereo == pytest.approx(clean)
     assert all(math.isnan(v) for v in metrics.partial_prominence(torch.zeros(sr), sr))
+    assert len(metrics.partial_prominence(tone[:1000], sr)) == 3  # shorter than half a window
