@@ -44,6 +44,7 @@ import functools
 import json
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -172,8 +173,6 @@ def render_for_judge(midi_path: Path, inst, out: Path, sr: int, seconds: float) 
     """
     if out.is_file():
         return out
-    import tempfile
-
     import pretty_midi
 
     from audiogen.data.corpus import DEFAULT_SOUNDFONT, render_fluidsynth
@@ -267,21 +266,17 @@ def round_trip(gen, clip: np.ndarray) -> np.ndarray:
     return out[0].mean(0).float().cpu().numpy()[: len(clip)]
 
 
-def opus_clip(r: dict, *, kbps: float, root: Path, sr: int, seconds: float) -> np.ndarray:
-    """The test clip of manifest row ``r`` after a libopus round trip at ``kbps``."""
-    import tempfile
-
+def opus_clip(clip: np.ndarray, r: dict, *, kbps: float, sr: int) -> np.ndarray:
+    """``clip`` (of manifest row ``r``) after a libopus round trip at ``kbps``."""
     from bench_codec_quality import opus_roundtrip  # a sibling script
 
-    clip = torch.from_numpy(window(root / r["path"], sr, seconds))[None]
     with tempfile.TemporaryDirectory() as tmp:
-        return opus_roundtrip(clip, sr, kbps, Path(tmp))[0].numpy()
+        return opus_roundtrip(torch.from_numpy(clip)[None], sr, kbps, Path(tmp))[0].numpy()
 
 
-def noisy_clip(r: dict, *, snr_db: float, root: Path, sr: int, seconds: float) -> np.ndarray:
-    """The test clip of manifest row ``r`` plus white noise ``snr_db`` below its power
-    (seeded by the row's path, so every run adds the same noise)."""
-    clip = window(root / r["path"], sr, seconds)
+def noisy_clip(clip: np.ndarray, r: dict, *, snr_db: float) -> np.ndarray:
+    """``clip`` plus white noise ``snr_db`` below its power, seeded by manifest row ``r``'s
+    path (every run adds the same noise)."""
     rng = np.random.default_rng(list(r["path"].encode()))
     power = float(np.mean(clip.astype(np.float64) ** 2))
     noise = rng.standard_normal(len(clip)) * np.sqrt(power / 10 ** (snr_db / 10))
@@ -410,22 +405,25 @@ def main() -> int:
         examples, sr, args.seconds, through=functools.partial(round_trip, gen)
     )
 
-    sources = {
-        "real": lambda r: window(root / r["path"], sr, args.seconds),
-        "codec_round_trip": lambda r: round_trip(gen, window(root / r["path"], sr, args.seconds)),
+    # What happens to each real test clip before it is judged: (clip, manifest row) -> clip.
+    through = {
+        "real": lambda clip, r: clip,
+        "codec_round_trip": lambda clip, r: round_trip(gen, clip),
     }
-    for kbps in args.reference_opus:
-        sources[f"opus_{kbps:g}kbps"] = functools.partial(
-            opus_clip, kbps=kbps, root=root, sr=sr, seconds=args.seconds
-        )
-    for snr in args.reference_noise:
-        sources[f"white_noise_{snr:g}dB"] = functools.partial(
-            noisy_clip, snr_db=snr, root=root, sr=sr, seconds=args.seconds
-        )
+    through |= {
+        f"opus_{k:g}kbps": functools.partial(opus_clip, kbps=k, sr=sr) for k in args.reference_opus
+    }
+    through |= {
+        f"white_noise_{db:g}dB": functools.partial(noisy_clip, snr_db=db)
+        for db in args.reference_noise
+    }
     ceilings = {
-        name: judge_clips(tests, clips, judge_without, root, sr, trange)
-        for name, clips in sources.items()
-    }
+        name: judge_clips(
+            tests, lambda r, f=f: f(window(root / r["path"], sr, args.seconds), r),
+            judge_without, root, sr, trange,
+        )
+        for name, f in through.items()
+    }  # fmt: skip
     brief = {k: {m: v for m, v in c.items() if m != "items"} for k, c in ceilings.items()}
     print(
         json.dumps(
