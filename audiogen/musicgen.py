@@ -26,6 +26,7 @@ from audiogen.conditioners import ConditionFuser, MelodyConditioner, TextConditi
 from audiogen.conditioners.base import ConditionOutput
 from audiogen.conditioners.fuser import FUSE_MODES
 from audiogen.conditioners.melody import ChromaExtractor, MelodyTokens, one_hot_argmax
+from audiogen.conditioners.tempo import TempoConditioner, TempoTokens
 from audiogen.conditioners.text import TextTokens, hf_text_conditioner, minilm_conditioner
 from audiogen.errors import UserError
 from audiogen.fileio import atomic_path, atomic_write_text
@@ -82,12 +83,28 @@ class MelodySpec:
 
 
 @dataclass
+class TempoSpec:
+    """The beat clock (:mod:`audiogen.conditioners.tempo`): the tempo a prompt states,
+    given to the LM frame by frame as the phase of each frame in the beat (``harmonics``:
+    the beat's multiples whose phase it sees). Summed into the LM's inputs; off by default,
+    and a config without this section has none."""
+
+    enabled: bool = False
+    harmonics: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
+
+    def __post_init__(self) -> None:
+        if not self.harmonics or any(int(h) != h or h < 1 for h in self.harmonics):
+            raise ValueError(f"tempo.harmonics must be positive integers, got {self.harmonics}")
+
+
+@dataclass
 class ModelSpec:
     """Everything needed to rebuild the model: LM config, conditioners, codec facts."""
 
     lm: LMConfig = field(default_factory=LMConfig)
     text: TextSpec = field(default_factory=TextSpec)
     melody: MelodySpec = field(default_factory=MelodySpec)
+    tempo: TempoSpec = field(default_factory=TempoSpec)
     sample_rate: int = 32000  # the codec's, for chroma from audio
     frame_rate: float = 50.0  # the codec's, to map durations to frames
 
@@ -117,6 +134,7 @@ class ModelSpec:
                 lm=LMConfig.from_dict(d["lm"]),
                 text=TextSpec(**d.get("text", {})),
                 melody=MelodySpec(**d.get("melody", {})),
+                tempo=TempoSpec(**d.get("tempo", {})),
                 sample_rate=int(d["sample_rate"]),
                 frame_rate=float(d["frame_rate"]),
             )
@@ -152,6 +170,12 @@ def build_melody(spec: MelodySpec, dim: int, sample_rate: int) -> MelodyConditio
     return melody
 
 
+def build_tempo(spec: TempoSpec, dim: int, frame_rate: float) -> TempoConditioner | None:
+    if not spec.enabled:
+        return None
+    return TempoConditioner(output_dim=dim, frame_rate=frame_rate, harmonics=spec.harmonics)
+
+
 def chroma_from_pitch_classes(pc: np.ndarray, step: int) -> torch.Tensor:
     """Token-shard pitch classes [F] (12 = rest) → one-hot chroma [F // step, 12].
 
@@ -175,17 +199,21 @@ class MusicGenModel(nn.Module):
         lm: MusicLM,
         text: TextConditioner | None,
         melody: MelodyConditioner | None,
+        tempo: TempoConditioner | None = None,
     ) -> None:
         super().__init__()
         self.spec = spec
         self.lm = lm
         self.text = text
         self.melody = melody
+        self.tempo = tempo
         modes = {}
         if melody is not None:
             modes["melody"] = spec.melody.fuse
         if text is not None:
             modes["text"] = spec.text.fuse
+        if tempo is not None:
+            modes["tempo"] = "sum"
         self.fuser = ConditionFuser(modes)
 
     @classmethod
@@ -197,6 +225,7 @@ class MusicGenModel(nn.Module):
             lm=MusicLM(config=spec.lm),
             text=build_text(spec.text, d),
             melody=build_melody(spec.melody, d, spec.sample_rate),
+            tempo=build_tempo(spec.tempo, d, spec.frame_rate),
         )
 
     @property
@@ -219,9 +248,21 @@ class MusicGenModel(nn.Module):
             mel = self.melody.tokenize(melodies or [None] * len(texts))
         return text, mel
 
-    def encode(self, text: TextTokens | None, melody: MelodyTokens | None) -> Conditions:
+    def tokenize_tempo(self, texts: Sequence[str | None], num_steps: int) -> TempoTokens | None:
+        """The beat clock of each text's tempo over ``num_steps`` sequence steps (frames
+        plus the pattern's delay), or None when the model has no clock."""
+        return None if self.tempo is None else self.tempo.tokenize(texts, num_steps)
+
+    def encode(
+        self,
+        text: TextTokens | None,
+        melody: MelodyTokens | None,
+        tempo: TempoTokens | None = None,
+    ) -> Conditions:
         """Run the conditioners and fuse: the LM's condition tensors."""
         outs = {}
+        if tempo is not None:
+            outs["tempo"] = self.tempo(tempo.to(self.device))
         if text is not None:
             outs["text"] = self.text(text.to(self.device))
         if melody is not None:
@@ -253,9 +294,17 @@ class MusicGenModel(nn.Module):
         self,
         texts: Sequence[str | None],
         melodies: Sequence[torch.Tensor | np.ndarray | None] | None = None,
+        *,
+        num_steps: int | None = None,
     ) -> Conditions:
-        """Tokenize and encode in one call (generation)."""
-        return self.encode(*self.tokenize(texts, melodies))
+        """Tokenize and encode in one call (generation). A model with a beat clock needs
+        ``num_steps``, the sequence steps the clock must cover."""
+        tempo = None
+        if self.tempo is not None:
+            if num_steps is None:
+                raise ValueError("this model has a beat clock: give num_steps")
+            tempo = self.tokenize_tempo(texts, num_steps)
+        return self.encode(*self.tokenize(texts, melodies), tempo)
 
     @property
     def device(self) -> torch.device:

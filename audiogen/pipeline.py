@@ -403,9 +403,18 @@ class MusicGenerator:
         texts = list(prompts)
         p = self.params
         model = self.model
+        num_frames = max(1, int(round(p.duration * self.frame_rate)))
+        if prompt_codes is not None:
+            num_frames = max(num_frames, prompt_codes.shape[-1] + 1)
         text_tok, mel_tok = model.tokenize(texts, chromas)
-        cond = model.encode(text_tok, mel_tok)
-        null = model.encode(null_text(text_tok), null_melody(mel_tok))
+        # The prompt's tempo as a beat clock (models with one), from the first frame.
+        tempo_tok = model.tokenize_tempo(texts, model.spec.lm.pattern().seq_len(num_frames))
+        cond = model.encode(text_tok, mel_tok, tempo_tok)
+        null = model.encode(
+            null_text(text_tok),
+            null_melody(mel_tok),
+            None if tempo_tok is None else tempo_tok.null(),
+        )
         partial = None
         if (
             p.melody_cfg_coef is not None
@@ -413,11 +422,8 @@ class MusicGenerator:
             and p.cfg_coef != 1.0
             and mel_tok is not None
             and bool(mel_tok.present.any())
-        ):  # the caption without the melody: the melody gets its own guidance scale
-            partial = model.encode(text_tok, null_melody(mel_tok))
-        num_frames = max(1, int(round(p.duration * self.frame_rate)))
-        if prompt_codes is not None:
-            num_frames = max(num_frames, prompt_codes.shape[-1] + 1)
+        ):  # the caption (and its tempo) without the melody: the melody's own guidance scale
+            partial = model.encode(text_tok, null_melody(mel_tok), tempo_tok)
         # The context the positions allow: prefix + start token + frames + the pattern delay.
         prefix = 0 if cond.prefix is None else cond.prefix.shape[1]
         capacity = model.spec.lm.max_positions - prefix - model.spec.lm.num_codebooks - 1

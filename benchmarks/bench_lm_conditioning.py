@@ -3,7 +3,8 @@
 Cross-entropy of the test split's token windows (one per piece, fixed by the recipe's
 seed) under four conditions: caption + melody, caption only, melody only, neither (the
 null condition the CFG branch uses). A model that ignores its conditions scores the same
-in all four.
+in all four. A model with a beat clock (``model.tempo``) is also scored with the caption
+and melody but without the clock, to measure what the clock alone is worth.
 
     python benchmarks/bench_lm_conditioning.py --checkpoint runs/tiny/lm/checkpoints/step_N \\
         --tokens runs/tiny/tokens [--recipe recipes/lm_tiny.toml]
@@ -34,19 +35,28 @@ def main() -> int:
 
     recipe = parse_recipe(args.recipe, lm_task.LMRecipe, [f"data.tokens={args.tokens}"])
     model = lm_task.MusicGenForTraining.load(args.checkpoint)
+    recipe.model = model.spec  # the checkpoint's conditioners, whatever the recipe says
     modes = {
-        "caption+melody": (0.0, 0.0),
-        "caption": (0.0, 1.0),
-        "melody": (1.0, 0.0),
-        "neither": (1.0, 1.0),
+        "caption+melody": (0.0, 0.0, 0.0),
+        "caption": (0.0, 1.0, 0.0),
+        "melody": (1.0, 0.0, 0.0),
+        "neither": (1.0, 1.0, 0.0),
     }
+    if model.tempo is not None:
+        modes["caption+melody, no clock"] = (0.0, 0.0, 1.0)
     result = {"checkpoint": str(args.checkpoint), "split": args.split}
-    for name, (td, md) in modes.items():
+    for name, (td, md, tc) in modes.items():
         ev = lm_task.evaluate(
-            model, recipe, split=args.split, max_batches=64, text_dropout=td, melody_dropout=md
+            model,
+            recipe,
+            split=args.split,
+            max_batches=64,
+            text_dropout=td,
+            melody_dropout=md,
+            tempo_dropout=tc,
         )
         result[name] = ev
-        print(f"{name:>15}: cross-entropy {ev['ce']:.4f} nats/token (ppl {ev['ppl']:.2f})")
+        print(f"{name:>25}: cross-entropy {ev['ce']:.4f} nats/token (ppl {ev['ppl']:.2f})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -28,6 +28,7 @@ from torch import nn
 
 from audiogen.conditioners.base import dropout_inputs
 from audiogen.conditioners.melody import MelodyConditioner, MelodyTokens
+from audiogen.conditioners.tempo import TempoConditioner, TempoTokens
 from audiogen.conditioners.text import TextConditioner, TextTokens
 from audiogen.data.tokens import REST, TokenEntry, TokenShards
 from audiogen.errors import UserError
@@ -38,6 +39,7 @@ from audiogen.musicgen import (
     MusicGenModel,
     TextSpec,
     build_melody,
+    build_tempo,
     chroma_from_pitch_classes,
 )
 from audiogen.train.config import OptimConfig, TrainConfig
@@ -57,13 +59,16 @@ class LMDataConfig:
     windows_per_item: int = 1  # examples per item (each its own random window)
     text_dropout: float = 0.3  # probability that an example's caption is the null condition
     melody_dropout: float = 0.3  # the same for its melody, drawn independently
+    # A model with a beat clock (model.tempo): the probability that a kept caption's tempo
+    # gets no clock, so prompts that state no tempo stay in the training distribution.
+    tempo_dropout: float = 0.2
     seed: int = 1234
 
     def __post_init__(self) -> None:
         for name in ("segment_frames", "min_frames", "windows_per_item"):
             if getattr(self, name) < 1:
                 raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("text_dropout", "melody_dropout"):
+        for name in ("text_dropout", "melody_dropout", "tempo_dropout"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"data.{name} must be in [0, 1], got {getattr(self, name)}")
 
@@ -103,10 +108,11 @@ class MusicGenForTraining(MusicGenModel):
         *,
         text: TextTokens | None = None,
         melody: MelodyTokens | None = None,
+        tempo: TempoTokens | None = None,
     ) -> LMOutput:
         """seq ``[B, K, S]``; conditions given encoded (``cond``) or as tokens."""
         if cond is None:
-            cond = self.encode(text, melody)
+            cond = self.encode(text, melody, tempo)
         return super().forward(seq, cond)
 
 
@@ -118,12 +124,15 @@ class LMBatch:
     valid: ``[B, F]`` bool, True on real frames (False on padding past an item's end).
     text: tokenized captions (``present`` False where dropped or empty), or None.
     melody: chroma ``[B, F // chroma_step, 12]`` (``present`` False where dropped), or None.
+    tempo: the beat clock of each kept caption's tempo, from the window's place in its
+    piece (``present`` False where the caption or its clock is dropped), or None.
     """
 
     codes: torch.Tensor
     valid: torch.Tensor
     text: TextTokens | None
     melody: MelodyTokens | None
+    tempo: TempoTokens | None = None
 
     def to(self, device: torch.device | str) -> LMBatch:
         return LMBatch(
@@ -131,6 +140,7 @@ class LMBatch:
             valid=self.valid.to(device),
             text=None if self.text is None else self.text.to(device),
             melody=None if self.melody is None else self.melody.to(device),
+            tempo=None if self.tempo is None else self.tempo.to(device),
         )
 
 
@@ -142,6 +152,7 @@ class Example:
     start: int  # first frame of the window in the item
     keep_text: bool
     keep_melody: bool
+    keep_tempo: bool = True
 
 
 def text_tokenizer(spec: TextSpec) -> TextConditioner | None:
@@ -195,12 +206,15 @@ class TokenWindows:
         cfg: LMDataConfig,
         text: TextConditioner | None,
         melody: MelodyConditioner | None,
+        tempo: TempoConditioner | None = None,
     ) -> None:
         self.shards = shards
         self.cfg = cfg
         self.special = spec.lm.cardinality
         self.text = text
         self.melody = melody
+        self.tempo = tempo
+        self.num_steps = spec.lm.pattern().seq_len(cfg.segment_frames)
         # Codec frames per chroma frame, as MusicGenModel.chroma_step computes it.
         self.chroma_step = max(1, int(round(spec.frame_rate / spec.melody.chroma_rate)))
         self.entries = [
@@ -227,7 +241,17 @@ class TokenWindows:
         start = int(torch.randint(room + 1, (1,), generator=gens[0])) if room > 0 else 0
         keep_text = dropout_inputs([True], self.cfg.text_dropout, gens[1])[0] is not None
         keep_melody = dropout_inputs([True], self.cfg.melody_dropout, gens[2])[0] is not None
-        return Example(entry=entry, start=start, keep_text=keep_text, keep_melody=keep_melody)
+        # Its own stream, so adding the clock leaves the offsets and dropouts above as they were.
+        (tseed,) = np.random.SeedSequence([self.cfg.seed, index, 1]).generate_state(1, np.uint64)
+        tgen = torch.Generator().manual_seed(int(tseed))
+        keep_tempo = dropout_inputs([True], self.cfg.tempo_dropout, tgen)[0] is not None
+        return Example(
+            entry=entry,
+            start=start,
+            keep_text=keep_text,
+            keep_melody=keep_melody,
+            keep_tempo=keep_tempo,
+        )
 
     def get_batch(self, indices: Sequence[int]) -> LMBatch:
         f = self.cfg.segment_frames
@@ -248,6 +272,15 @@ class TokenWindows:
                 chromas.append(chroma_from_pitch_classes(pc, self.chroma_step))
             else:
                 chromas.append(None)
+        tempo = None
+        if self.tempo is not None:  # the clock covers every step of the delayed pattern
+            clocked = [
+                t if t is not None and ex.keep_tempo else None
+                for t, ex in zip(texts, examples, strict=True)
+            ]
+            tempo = self.tempo.tokenize(
+                clocked, self.num_steps, start_frames=[ex.start for ex in examples]
+            )
         return LMBatch(
             codes=codes,
             valid=valid,
@@ -257,6 +290,7 @@ class TokenWindows:
                 if self.melody is not None
                 else None
             ),
+            tempo=tempo,
         )
 
 
@@ -277,6 +311,7 @@ def build_dataset(recipe: LMRecipe) -> TokenWindows:
         text=text_tokenizer(spec.text),
         # Only its tokenize() is used here (chroma padding / null melodies); no weights.
         melody=build_melody(spec.melody, 1, spec.sample_rate),
+        tempo=build_tempo(spec.tempo, 1, spec.frame_rate),
     )
 
 
@@ -293,7 +328,7 @@ def lm_step(model: nn.Module, batch: LMBatch, precision: PrecisionPolicy) -> Ste
     # The same layout applied to the frame mask marks where padded frames land.
     frames = batch.valid[:, None, :].expand_as(batch.codes).long()
     mask = mask & pattern.build(frames, special_token=0).seq.bool()
-    out = model(seq[..., :-1], text=batch.text, melody=batch.melody)
+    out = model(seq[..., :-1], text=batch.text, melody=batch.melody, tempo=batch.tempo)
     loss = codebook_cross_entropy(out.logits, seq[..., 1:], mask[..., 1:])
     per = loss.per_codebook.detach().float().tolist()
     metrics = {f"ce_{k}": v for k, v in enumerate(per)}
@@ -310,6 +345,7 @@ def evaluate(
     max_batches: int = 16,
     text_dropout: float = 0.0,
     melody_dropout: float = 0.0,
+    tempo_dropout: float = 0.0,
 ) -> dict[str, float]:
     """Held-out cross-entropy on ``split``: one window per item, conditions kept (no CFG
     dropout; 1.0 replaces every caption / melody by the null condition, to measure what the
@@ -321,6 +357,7 @@ def evaluate(
         windows_per_item=1,
         text_dropout=text_dropout,
         melody_dropout=melody_dropout,
+        tempo_dropout=tempo_dropout,
     )
     data = build_dataset(dataclasses.replace(recipe, data=cfg))
     was_training = model.training

@@ -183,6 +183,49 @@ def test_summed_melody_is_read_at_the_frame_it_predicts(tmp_path) -> None:
     assert with_melody < 0.5 * np.log(12) and without > 0.8 * np.log(12)
 
 
+def beat_shards(root: Path, lengths: list[int], seed: int = 0) -> Path:
+    """Shards whose first codebook is 1 on the frames where a beat starts and 0 elsewhere
+    (the caption's tempo on a grid from the item's first frame: every 40, 30 or 20 frames),
+    the other codebooks noise."""
+    rng = np.random.default_rng(seed)
+    items = []
+    for i, n in enumerate(lengths):
+        bpm = (75, 100, 150)[i % 3]
+        beats = np.floor(np.arange(n) / FRAME_RATE * bpm / 60 + 1e-9)
+        codes = rng.integers(0, CARD, (n, K))
+        codes[:, 0] = np.diff(beats, prepend=-1) > 0
+        fields = dict(item=f"b{i}.wav", caption=f"a tune at {bpm} bpm", split="train")
+        items.append((codes, np.full(n, 12), dict(fields, has_melody=False)))
+    return save_shards(root, items)
+
+
+def test_beat_clock_is_read_at_the_frame_it_predicts(tmp_path) -> None:
+    """Windows start anywhere in their item, so in a 32-frame window the next beat (every
+    20-40 frames) can only be placed from the clock, and only if its phase continues the
+    item's grid and reaches the step that predicts the beat's frame."""
+    tok = beat_shards(tmp_path / "tok", [400] * 12)
+    over = [
+        "model.tempo.enabled=true",
+        "model.text.encoder=none",
+        "model.lm.cross_attention=false",
+        "model.melody.enabled=false",
+        "data.tempo_dropout=0.0",
+        "data.text_dropout=0.0",
+        "data.windows_per_item=8",
+        "train.steps=150",
+    ]
+    r = recipe(tok, *over)
+    fresh = lm_task.build_model(r)
+    assert fresh.tempo.proj.weight.abs().sum() == 0  # starts as the clock-free LM
+    batch = lm_task.build_dataset(r).get_batch([0, 1, 2])
+    assert batch.tempo.present.all() and batch.tempo.bpm.tolist() == [75.0, 100.0, 150.0]
+    model = train(lm_task.TASK, r, out_dir=tmp_path / "run").model
+    with_clock = lm_task.evaluate(model, r, split="train")["ce_0"]
+    without = lm_task.evaluate(model, r, split="train", tempo_dropout=1.0)["ce_0"]
+    print(f"codebook-0 CE with the clock {with_clock:.3f}, without {without:.3f}")
+    assert with_clock < 0.3 * without
+
+
 def test_init_fine_tunes_from_saved_weights(tokens, tmp_path) -> None:
     base = train(lm_task.TASK, recipe(tokens, "train.steps=3"), out_dir=tmp_path / "base")
     src = load_file(base.checkpoint / ckpt.MODEL)
