@@ -258,12 +258,17 @@ class MusicGenModel(nn.Module):
         text: TextTokens | None,
         melody: MelodyTokens | None,
         tempo: TempoTokens | None = None,
+        *,
+        text_out: ConditionOutput | None = None,
     ) -> Conditions:
-        """Run the conditioners and fuse: the LM's condition tensors."""
+        """Run the conditioners and fuse: the LM's condition tensors. ``text_out``: the text
+        conditioner's output for ``text`` when it is already at hand (it is not rerun)."""
         outs = {}
         if tempo is not None:
             outs["tempo"] = self.tempo(tempo.to(self.device))
-        if text is not None:
+        if text_out is not None:
+            outs["text"] = text_out
+        elif text is not None:
             outs["text"] = self.text(text.to(self.device))
         if melody is not None:
             melody = melody.to(self.device)

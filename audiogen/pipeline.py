@@ -409,7 +409,9 @@ class MusicGenerator:
         text_tok, mel_tok = model.tokenize(texts, chromas)
         # The prompt's tempo as a beat clock (models with one), from the first frame.
         tempo_tok = model.tokenize_tempo(texts, model.spec.lm.pattern().seq_len(num_frames))
-        cond = model.encode(text_tok, mel_tok, tempo_tok)
+        # The caption is encoded once: the melody-guidance branch below reuses it.
+        text_out = None if text_tok is None else model.text(text_tok.to(model.device))
+        cond = model.encode(text_tok, mel_tok, tempo_tok, text_out=text_out)
         null = model.encode(
             null_text(text_tok),
             null_melody(mel_tok),
@@ -423,7 +425,7 @@ class MusicGenerator:
             and mel_tok is not None
             and bool(mel_tok.present.any())
         ):  # the caption (and its tempo) without the melody: the melody's own guidance scale
-            partial = model.encode(text_tok, null_melody(mel_tok), tempo_tok)
+            partial = model.encode(text_tok, null_melody(mel_tok), tempo_tok, text_out=text_out)
         # The context the positions allow: prefix + start token + frames + the pattern delay.
         prefix = 0 if cond.prefix is None else cond.prefix.shape[1]
         capacity = model.spec.lm.max_positions - prefix - model.spec.lm.num_codebooks - 1

@@ -88,12 +88,17 @@ class TextConditioner(nn.Module):
         return TextTokens(enc["input_ids"], mask, present)
 
     def forward(self, tokens: TextTokens) -> ConditionOutput:
-        """Encode and project: emb [B, S, output_dim], mask [B, S] bool."""
+        """Encode and project: emb [B, S, output_dim], mask [B, S] bool. A batch of null
+        prompts (the CFG branch) is all zeros and skips the encoder."""
+        mask = tokens.attention_mask.bool()
+        if not bool(tokens.present.any()):
+            b, s = tokens.input_ids.shape
+            emb = torch.zeros(b, s, self.output_dim, dtype=self._proj_dtype(), device=mask.device)
+            return ConditionOutput(emb=emb, mask=mask)
         with torch.set_grad_enabled(self.finetune and torch.is_grad_enabled()):
             hidden = self.encoder(
                 input_ids=tokens.input_ids, attention_mask=tokens.attention_mask
             ).last_hidden_state  # [B, S, E]
-        mask = tokens.attention_mask.bool()
         emb = self.proj(hidden.to(self._proj_dtype())) * mask[..., None]
         return ConditionOutput(emb=emb, mask=mask)
 

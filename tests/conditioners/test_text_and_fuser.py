@@ -39,6 +39,19 @@ def test_text_conditioner_masks_padding_and_null(minilm):
     assert out.emb[2].abs().sum() == 0
     assert out.emb[1][~out.mask[1]].abs().sum() == 0
     assert tok.present.tolist() == [True, True, False]
+    # An all-null batch (the CFG branch) gives the same zeros without running the encoder.
+    from audiogen.pipeline import null_text
+
+    calls = []
+    hook = minilm.encoder.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        null = minilm(null_text(tok))
+        assert calls == []
+        with_encoder = minilm(tok)
+        assert calls == [1] and with_encoder.emb.shape == null.emb.shape
+    finally:
+        hook.remove()
+    assert null.emb.abs().sum() == 0 and not null.mask.any()
 
 
 def test_frozen_encoder_gets_no_gradient(minilm):
