@@ -1,7 +1,8 @@
 """End-to-end speed of the bundled tiny model: seconds to generate N seconds of audio.
 
-Times what `audiogen generate` does after loading: text encoding (MiniLM), the LM with
-CFG (one doubled batch) and KV cache, and codec decoding, with and without a melody.
+Times what `audiogen generate` does after loading: text encoding (MiniLM) and the beat
+clock, the LM with CFG (one doubled batch) and KV cache, and codec decoding, with and
+without a melody.
 Median of --repeats runs after one warm-up run; the stages are timed separately too.
 
     python benchmarks/bench_tiny.py [--model tiny] [--seconds 10] [--threads 2]
@@ -51,10 +52,13 @@ def main() -> int:
     gen.set_generation_params(duration=args.seconds)
     model = gen.model
 
-    def text_only():
+    steps = model.spec.lm.pattern().seq_len(int(round(args.seconds * gen.frame_rate)))
+
+    def text_only():  # the conditions as generate_codes builds them (caption, beat clock)
         tok, mel = model.tokenize([PROMPT], None)
-        model.encode(tok, mel)
-        model.encode(null_text(tok), null_melody(mel))
+        tempo = model.tokenize_tempo([PROMPT], steps)
+        model.encode(tok, mel, tempo, text_out=model.text(tok))
+        model.encode(null_text(tok), null_melody(mel), None if tempo is None else tempo.null())
 
     chroma = gen.melody_chroma(MELODY)
     runs: dict[str, list[float]] = {k: [] for k in ("e2e", "e2e_melody", "text", "lm", "decode")}

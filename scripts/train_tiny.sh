@@ -57,7 +57,18 @@ ag train lm --recipe recipes/lm_tiny.toml --out "$RUNS/lm_more" $(resume "$RUNS/
     --set train.init="$RUNS/lm/checkpoints/step_001600" --set train.steps=1000 \
     --set optim.lr=6e-4 --set data.seed=4321 --set train.seed=1
 done_ lm-more
-LM="$RUNS/lm_more/checkpoints/$(cat "$RUNS/lm_more/checkpoints/latest")"
+
+stage lm-clock
+# The beat clock fine-tuned in: the prompt's tempo as a frame-aligned input (model.tempo),
+# its projection starting at zero, 800 more steps (README, bundled model).
+# shellcheck disable=SC2046
+ag train lm --recipe recipes/lm_tiny.toml --out "$RUNS/lm_clock" $(resume "$RUNS/lm_clock") \
+    --set data.tokens="$RUNS/tokens" --set train.progress=false \
+    --set model.tempo.enabled=true --set 'train.init_skip=["tempo."]' \
+    --set train.init="$RUNS/lm_more/checkpoints/step_001000" --set train.steps=800 \
+    --set optim.lr=4e-4 --set data.seed=999 --set train.seed=2
+done_ lm-clock
+LM="$RUNS/lm_clock/checkpoints/$(cat "$RUNS/lm_clock/checkpoints/latest")"
 
 stage assemble
 # The bundle's sampling defaults: the melody gets a guidance scale of its own, and the

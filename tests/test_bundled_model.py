@@ -39,6 +39,17 @@ def test_captions_and_melody_change_the_output(gen):
     assert torch.equal(cond, gen.generate_codes(prompt, seed=0))  # seeded: reproducible
 
 
+def test_the_prompts_tempo_drives_the_beat_clock(gen):
+    """The bundled LM has a beat clock: the tempo a prompt states changes what is generated,
+    and the same prompt without a tempo is generated without the clock."""
+    assert gen.model.tempo is not None
+    base = "a lively Irish reel for solo fiddle"
+    fast = gen.generate_codes([f"{base}, 120 bpm"], seed=0)
+    assert not torch.equal(fast, gen.generate_codes([f"{base}, 80 bpm"], seed=0))
+    tok = gen.model.tokenize_tempo([f"{base}, 120 bpm", base], 10)
+    assert tok.present.tolist() == [True, False] and tok.bpm[0] == 120
+
+
 def test_melody_guidance_scale():
     """melody_cfg_coef adds a third CFG branch (the caption without the melody): equal to
     cfg_coef it is plain CFG, larger it changes the output, and without a melody it is unused.
