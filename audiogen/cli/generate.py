@@ -15,7 +15,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Generate music from one or more text prompts with a generator directory "
         "(codec/ + lm/, e.g. from `audiogen import musicgen` or `audiogen train lm`).",
     )
-    p.add_argument("prompts", nargs="*", help="text prompts (one output file each)")
+    p.add_argument(
+        "prompts",
+        nargs="*",
+        help="text prompts (one output file each); a tempo stated as 'N bpm' drives the beat "
+        "clock of models that have one (the bundled tiny model does)",
+    )
     p.add_argument("--prompts-file", help="a text file with one prompt per line")
     p.add_argument("-o", "--out", required=True, help="output audio; several prompts: OUT_N.wav")
     p.add_argument("--model", default="tiny", help="generator directory (default: bundled tiny)")

@@ -55,7 +55,7 @@ def build_app(handler: DemoHandler) -> Any:
                 prompt = gr.Textbox(
                     label="Prompt",
                     lines=2,
-                    placeholder="a slow Irish air on fiddle in D minor",
+                    placeholder="a slow Irish air on fiddle in D minor, 70 bpm",
                     elem_id="prompt",
                 )
                 melody = gr.File(
