@@ -16,7 +16,10 @@ audio's, so a number can be read against what the judge can tell at all:
 - tempo: librosa's beat tracker, its estimate folded by octaves into the held-out
   captions' tempo range (beat trackers often lock onto twice or half the beat); a clip
   passes when within 10% of the caption's bpm (also reported unfolded, and allowing a
-  factor of 2);
+  factor of 2); and the beat lock (``audiogen.eval.metrics.beat_lock``): the onset-weighted
+  cosine of the beat phase on the caption tempo's grid from the clip's start (1: onsets on
+  the beats, ~0: unrelated to the grid; real clips start at their piece's start, generated
+  ones where a beat clock starts), and its magnitude at any phase;
 - melody: chroma cosine between the piece's MIDI and audio generated with that MIDI as the
   melody condition, against the same prompts generated without it (the baseline);
   family and tempo are judged on the text-only clips, and again (``with_melody``) on the
@@ -120,14 +123,21 @@ def fold_tempo(bpm: float, low: float, high: float) -> float:
 
 
 def judge_tempo(clip: np.ndarray, sr: int, target: float, trange: tuple[float, float]) -> dict:
-    """The tempo judge's verdicts on a clip for a caption's ``target`` bpm."""
+    """The tempo judge's verdicts on a clip for a caption's ``target`` bpm, and how far its
+    onsets lock to that tempo's grid from the clip's start (every clip here starts on a beat:
+    generated ones where the beat clock starts, real ones at their piece's start)."""
+    from audiogen.eval.metrics import beat_lock
+
     raw = beat_tempo(clip, sr)
     bpm = fold_tempo(raw, *trange)
+    phase_lock, tempo_lock = beat_lock(clip, sr, target)
     return {
         "judged_bpm": bpm,
         "tempo_ok": tempo_ok(bpm, target, octave=False),
         "tempo_ok_unfolded": tempo_ok(raw, target, octave=False),
         "tempo_ok_octave": tempo_ok(raw, target, octave=True),
+        "beat_phase_lock": phase_lock,
+        "beat_tempo_lock": tempo_lock,
     }
 
 
@@ -317,6 +327,9 @@ def tempo_rates(items) -> dict:
         "tempo_within_10pct": rate("tempo_ok"),
         "tempo_within_10pct_unfolded": rate("tempo_ok_unfolded"),
         "tempo_within_10pct_or_octave": rate("tempo_ok_octave"),
+        # NaN (a clip without onsets) is left out of the means.
+        "beat_phase_lock": float(np.nanmean([it["beat_phase_lock"] for it in items])),
+        "beat_tempo_lock": float(np.nanmean([it["beat_tempo_lock"] for it in items])),
     }
 
 

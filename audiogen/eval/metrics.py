@@ -1,5 +1,6 @@
-"""Signal metrics: chroma cosine (melody adherence), SI-SDR, multi-scale mel distance,
-codec bitrate, and the KL divergence of a classifier's label distributions."""
+"""Signal metrics: chroma cosine (melody adherence), beat lock (tempo adherence), SI-SDR,
+multi-scale mel distance, codec bitrate, and the KL divergence of a classifier's label
+distributions."""
 
 from __future__ import annotations
 
@@ -146,6 +147,35 @@ def partial_prominence(
         q = torch.quantile(band[:, active], torch.tensor([0.95, 0.5], dtype=torch.float64), dim=0)
         out.append(float((q[0] - q[1]).mean()))
     return out
+
+
+def beat_lock(
+    wav: torch.Tensor | np.ndarray,
+    sample_rate: int,
+    bpm: float,
+    *,
+    start_beats: float = 0.0,
+    hop: int = 512,
+) -> tuple[float, float]:
+    """How far a clip's onsets sit on a beat grid of ``bpm`` that starts at its first sample
+    (``start_beats`` into a beat): ``(phase_lock, tempo_lock)``.
+
+    With ``w`` the onset strength (librosa, ``hop`` samples per frame) above its median and
+    ``phi`` each frame's time in beats, ``z = sum w exp(2 pi i phi) / sum w``;
+    ``phase_lock = Re z`` is 1 when every onset falls on the grid's beats, -1 when every one
+    falls halfway between them, about 0 for onsets unrelated to the grid; ``tempo_lock = |z|``
+    is the same ignoring where the grid starts (onsets at this tempo, at any phase). ``wav``
+    is ``[C, T]`` or ``[T]`` (channels averaged); NaN for a clip without onsets."""
+    import librosa
+
+    x = torch.as_tensor(wav, dtype=torch.float32).reshape(-1, np.shape(wav)[-1]).mean(0)
+    env = librosa.onset.onset_strength(y=x.numpy(), sr=sample_rate, hop_length=hop)
+    w = np.maximum(env - np.median(env), 0.0).astype(np.float64)
+    if w.sum() <= 0:
+        return float("nan"), float("nan")
+    phi = np.arange(len(env)) * hop / sample_rate * bpm / 60.0 + start_beats
+    z = (w * np.exp(2j * np.pi * phi)).sum() / w.sum()
+    return float(z.real), float(abs(z))
 
 
 def bitrate_kbps(*, num_codebooks: int, cardinality: int, frame_rate: float) -> float:

@@ -154,3 +154,31 @@ def test_partial_prominence_separates_partials_from_a_filled_floor():
     assert stereo == pytest.approx(clean)
     assert all(math.isnan(v) for v in metrics.partial_prominence(torch.zeros(sr), sr))
     assert len(metrics.partial_prominence(tone[:1000], sr)) == 3  # shorter than half a window
+
+
+def test_beat_lock_finds_onsets_on_the_grid():
+    sr, bpm = 16000, 120.0
+    g = torch.Generator().manual_seed(0)
+
+    def clicks(rate: float, shift_beats: float = 0.0) -> torch.Tensor:
+        wav = 0.001 * torch.randn(6 * sr, generator=g)
+        period = 60.0 / rate
+        t = shift_beats * period
+        while t < 6.0:
+            i = int(t * sr)
+            wav[i : i + 160] += torch.hann_window(160) * torch.sin(torch.arange(160) * 0.9)
+            t += period
+        return wav
+
+    on, on_any = metrics.beat_lock(clicks(bpm), sr, bpm)
+    off, off_any = metrics.beat_lock(clicks(bpm, 0.5), sr, bpm)  # halfway between the beats
+    assert on > 0.7 and off < -0.7 and on_any > 0.7 and off_any > 0.7
+    # Told where the grid starts, the shifted clicks are on it again.
+    assert metrics.beat_lock(clicks(bpm, 0.5), sr, bpm, start_beats=0.5)[0] > 0.7
+    # Another tempo, or noise, has no relation to the grid.
+    for wav in (clicks(97.0), torch.randn(6 * sr, generator=g)):
+        lock, any_phase = metrics.beat_lock(wav, sr, bpm)
+        assert abs(lock) < 0.25 and any_phase < 0.25
+    stereo = metrics.beat_lock(torch.stack([clicks(bpm)] * 2).numpy(), sr, bpm)
+    assert stereo[0] > 0.7
+    assert all(math.isnan(v) for v in metrics.beat_lock(torch.zeros(sr), sr, bpm))
