@@ -26,7 +26,7 @@ from audiogen.conditioners import ConditionFuser, MelodyConditioner, TextConditi
 from audiogen.conditioners.base import ConditionOutput
 from audiogen.conditioners.fuser import FUSE_MODES
 from audiogen.conditioners.melody import ChromaExtractor, MelodyTokens, one_hot_argmax
-from audiogen.conditioners.tempo import TempoConditioner, TempoTokens
+from audiogen.conditioners.tempo import TempoConditioner, TempoTokens, check_harmonics
 from audiogen.conditioners.text import TextTokens, hf_text_conditioner, minilm_conditioner
 from audiogen.errors import UserError
 from audiogen.fileio import atomic_path, atomic_write_text
@@ -93,8 +93,7 @@ class TempoSpec:
     harmonics: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
 
     def __post_init__(self) -> None:
-        if not self.harmonics or any(int(h) != h or h < 1 for h in self.harmonics):
-            raise ValueError(f"tempo.harmonics must be positive integers, got {self.harmonics}")
+        check_harmonics(self.harmonics)
 
 
 @dataclass

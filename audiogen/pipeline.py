@@ -18,12 +18,16 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from audiogen.errors import UserError
 from audiogen.musicgen import MelodySpec, ModelSpec, MusicGenModel, TextSpec
+
+if TYPE_CHECKING:
+    from audiogen.lm import Conditions
 
 Melody = str | os.PathLike | torch.Tensor | np.ndarray
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -382,6 +386,39 @@ class MusicGenerator:
         return self.codec.decode(codes.to(self.device)).float().cpu()
 
     @torch.inference_mode()
+    def branch_conditions(
+        self,
+        texts: Sequence[str | None],
+        chromas: Sequence[torch.Tensor | None] | None,
+        num_frames: int,
+    ) -> tuple[Conditions, Conditions | None, Conditions | None]:
+        """The conditions of each guidance branch for ``num_frames`` frames: the request's
+        own; the null one (None without CFG); the caption (and its tempo) without the
+        melody, when the melody has a guidance scale of its own (else None)."""
+        p = self.params
+        model = self.model
+        text_tok, mel_tok = model.tokenize(texts, chromas)
+        # The prompt's tempo as a beat clock (models with one), from the first frame.
+        tempo_tok = model.tokenize_tempo(texts, model.spec.lm.pattern().seq_len(num_frames))
+        # The caption is encoded once: the melody-guidance branch below reuses it.
+        text_out = None if text_tok is None else model.text(text_tok.to(model.device))
+        cond = model.encode(text_tok, mel_tok, tempo_tok, text_out=text_out)
+        null = partial = None
+        if p.cfg_coef != 1.0:
+            null = model.encode(
+                null_text(text_tok),
+                null_melody(mel_tok),
+                None if tempo_tok is None else tempo_tok.null(),
+            )
+            if (
+                p.melody_cfg_coef is not None
+                and p.melody_cfg_coef != p.cfg_coef  # equal: plain CFG, at its cost
+                and mel_tok is not None
+                and bool(mel_tok.present.any())
+            ):
+                partial = model.encode(text_tok, null_melody(mel_tok), tempo_tok, text_out=text_out)
+        return cond, null, partial
+
     def generate_codes(
         self,
         prompts: Sequence[str | None],
@@ -406,26 +443,7 @@ class MusicGenerator:
         num_frames = max(1, int(round(p.duration * self.frame_rate)))
         if prompt_codes is not None:
             num_frames = max(num_frames, prompt_codes.shape[-1] + 1)
-        text_tok, mel_tok = model.tokenize(texts, chromas)
-        # The prompt's tempo as a beat clock (models with one), from the first frame.
-        tempo_tok = model.tokenize_tempo(texts, model.spec.lm.pattern().seq_len(num_frames))
-        # The caption is encoded once: the melody-guidance branch below reuses it.
-        text_out = None if text_tok is None else model.text(text_tok.to(model.device))
-        cond = model.encode(text_tok, mel_tok, tempo_tok, text_out=text_out)
-        null = model.encode(
-            null_text(text_tok),
-            null_melody(mel_tok),
-            None if tempo_tok is None else tempo_tok.null(),
-        )
-        partial = None
-        if (
-            p.melody_cfg_coef is not None
-            and p.melody_cfg_coef != p.cfg_coef  # equal: plain CFG, at its cost
-            and p.cfg_coef != 1.0
-            and mel_tok is not None
-            and bool(mel_tok.present.any())
-        ):  # the caption (and its tempo) without the melody: the melody's own guidance scale
-            partial = model.encode(text_tok, null_melody(mel_tok), tempo_tok, text_out=text_out)
+        cond, null, partial = self.branch_conditions(texts, chromas, num_frames)
         # The context the positions allow: prefix + start token + frames + the pattern delay.
         prefix = 0 if cond.prefix is None else cond.prefix.shape[1]
         capacity = model.spec.lm.max_positions - prefix - model.spec.lm.num_codebooks - 1
@@ -440,7 +458,7 @@ class MusicGenerator:
             self.decode_lm,
             num_frames=num_frames,
             cond=cond,
-            null_cond=null if p.cfg_coef != 1.0 else None,
+            null_cond=null,
             cfg_coef=p.cfg_coef,
             partial_cond=partial,
             partial_coef=None if partial is None else p.melody_cfg_coef,

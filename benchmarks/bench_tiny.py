@@ -46,19 +46,15 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from audiogen.pipeline import MusicGenerator, null_melody, null_text
+    from audiogen.pipeline import MusicGenerator
 
     gen, t_load = timed(MusicGenerator.load, args.model, device="cpu", dtype=args.dtype)
     gen.set_generation_params(duration=args.seconds)
-    model = gen.model
 
-    steps = model.spec.lm.pattern().seq_len(int(round(args.seconds * gen.frame_rate)))
+    frames = int(round(args.seconds * gen.frame_rate))
 
-    def text_only():  # the conditions as generate_codes builds them (caption, beat clock)
-        tok, mel = model.tokenize([PROMPT], None)
-        tempo = model.tokenize_tempo([PROMPT], steps)
-        model.encode(tok, mel, tempo, text_out=model.text(tok))
-        model.encode(null_text(tok), null_melody(mel), None if tempo is None else tempo.null())
+    def text_only():  # the conditions generate_codes builds (caption, beat clock, CFG null)
+        gen.branch_conditions([PROMPT], None, frames)
 
     chroma = gen.melody_chroma(MELODY)
     runs: dict[str, list[float]] = {k: [] for k in ("e2e", "e2e_melody", "text", "lm", "decode")}

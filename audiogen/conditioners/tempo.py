@@ -46,6 +46,12 @@ def bpm_from_text(text: str | None) -> float | None:
     return None
 
 
+def check_harmonics(harmonics: Sequence[int]) -> None:
+    """ValueError unless ``harmonics`` is a non-empty list of positive integers."""
+    if not harmonics or any(int(h) != h or h < 1 for h in harmonics):
+        raise ValueError(f"tempo.harmonics must be positive integers, got {list(harmonics)}")
+
+
 @dataclass
 class TempoTokens:
     """bpm [B] float (0 where absent), present [B] bool, beats [B] float (the beat phase at
@@ -100,8 +106,7 @@ class TempoConditioner(nn.Module):
         self, *, output_dim: int, frame_rate: float, harmonics: Sequence[int] = (1, 2, 3, 4)
     ) -> None:
         super().__init__()
-        if not harmonics or any(int(h) != h or h < 1 for h in harmonics):
-            raise ValueError(f"tempo harmonics must be positive integers, got {list(harmonics)}")
+        check_harmonics(harmonics)
         self.frame_rate = float(frame_rate)
         self.harmonics = [int(h) for h in harmonics]
         self.output_dim = output_dim
