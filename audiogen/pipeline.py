@@ -38,7 +38,9 @@ class GenerationParams:
     """Sampling settings. duration and extend_stride in seconds; top_p > 0 overrides top_k.
     melody_cfg_coef: a guidance scale of its own for the melody (a third CFG branch, the
     caption without the melody: 1.5x the rows per decode step); None = the melody shares
-    cfg_coef."""
+    cfg_coef. tempo_cfg_coef: the same for the beat clock of models with one, when the
+    prompt states a tempo (one more branch, the caption without its clock); None = the
+    clock shares cfg_coef."""
 
     duration: float = 10.0
     top_k: int = 250
@@ -46,6 +48,7 @@ class GenerationParams:
     temperature: float = 1.0
     cfg_coef: float = 3.0
     melody_cfg_coef: float | None = None
+    tempo_cfg_coef: float | None = None
     use_sampling: bool = True
     extend_stride: float | None = None
 
@@ -57,7 +60,7 @@ def validate_params(params: GenerationParams, where: str = "") -> GenerationPara
     """``params`` if every value is usable, else a UserError (prefixed with ``where``)."""
     if params.duration <= 0:
         raise UserError(f"{where}duration must be > 0, got {params.duration}")
-    for name in ("cfg_coef", "melody_cfg_coef", "temperature", "top_p"):
+    for name in ("cfg_coef", "melody_cfg_coef", "tempo_cfg_coef", "temperature", "top_p"):
         v = getattr(params, name)
         if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
             raise UserError(f"{where}{name} must be a number, got {v!r}")
@@ -391,33 +394,46 @@ class MusicGenerator:
         texts: Sequence[str | None],
         chromas: Sequence[torch.Tensor | None] | None,
         num_frames: int,
-    ) -> tuple[Conditions, Conditions | None, Conditions | None]:
+    ) -> tuple[Conditions, Conditions | None, list[Conditions], list[float]]:
         """The conditions of each guidance branch for ``num_frames`` frames: the request's
-        own; the null one (None without CFG); the caption (and its tempo) without the
-        melody, when the melody has a guidance scale of its own (else None)."""
+        own; the null one (None without CFG); and the partial branches between them, most
+        conditioned first, with their scales (see :func:`audiogen.lm.generate`): the caption
+        and clock without the melody, when the melody has a guidance scale of its own; then
+        the caption without its clock, when the clock has one."""
         p = self.params
         model = self.model
         text_tok, mel_tok = model.tokenize(texts, chromas)
         # The prompt's tempo as a beat clock (models with one), from the first frame.
         tempo_tok = model.tokenize_tempo(texts, model.spec.lm.pattern().seq_len(num_frames))
-        # The caption is encoded once: the melody-guidance branch below reuses it.
+        # The caption is encoded once: the guidance branches below reuse it.
         text_out = None if text_tok is None else model.text(text_tok.to(model.device))
         cond = model.encode(text_tok, mel_tok, tempo_tok, text_out=text_out)
-        null = partial = None
-        if p.cfg_coef != 1.0:
-            null = model.encode(
-                null_text(text_tok),
-                null_melody(mel_tok),
-                None if tempo_tok is None else tempo_tok.null(),
+        if p.cfg_coef == 1.0:
+            return cond, None, [], []
+        null = model.encode(
+            null_text(text_tok),
+            null_melody(mel_tok),
+            None if tempo_tok is None else tempo_tok.null(),
+        )
+        partials, coefs = [], []
+
+        def own_scale(coef: float | None, tokens) -> bool:
+            # equal to cfg_coef: plain CFG, at its cost
+            return (
+                coef is not None
+                and coef != p.cfg_coef
+                and tokens is not None
+                and bool(tokens.present.any())
             )
-            if (
-                p.melody_cfg_coef is not None
-                and p.melody_cfg_coef != p.cfg_coef  # equal: plain CFG, at its cost
-                and mel_tok is not None
-                and bool(mel_tok.present.any())
-            ):
-                partial = model.encode(text_tok, null_melody(mel_tok), tempo_tok, text_out=text_out)
-        return cond, null, partial
+
+        if own_scale(p.melody_cfg_coef, mel_tok):
+            mel_tok = null_melody(mel_tok)
+            partials.append(model.encode(text_tok, mel_tok, tempo_tok, text_out=text_out))
+            coefs.append(p.melody_cfg_coef)
+        if own_scale(p.tempo_cfg_coef, tempo_tok):
+            partials.append(model.encode(text_tok, mel_tok, tempo_tok.null(), text_out=text_out))
+            coefs.append(p.tempo_cfg_coef)
+        return cond, null, partials, coefs
 
     def generate_codes(
         self,
@@ -443,7 +459,7 @@ class MusicGenerator:
         num_frames = max(1, int(round(p.duration * self.frame_rate)))
         if prompt_codes is not None:
             num_frames = max(num_frames, prompt_codes.shape[-1] + 1)
-        cond, null, partial = self.branch_conditions(texts, chromas, num_frames)
+        cond, null, partials, coefs = self.branch_conditions(texts, chromas, num_frames)
         # The context the positions allow: prefix + start token + frames + the pattern delay.
         prefix = 0 if cond.prefix is None else cond.prefix.shape[1]
         capacity = model.spec.lm.max_positions - prefix - model.spec.lm.num_codebooks - 1
@@ -460,8 +476,8 @@ class MusicGenerator:
             cond=cond,
             null_cond=null,
             cfg_coef=p.cfg_coef,
-            partial_cond=partial,
-            partial_coef=None if partial is None else p.melody_cfg_coef,
+            partial_cond=partials or None,
+            partial_coef=coefs or None,
             prompt=prompt_codes,
             prompt_lengths=prompt_lengths,
             batch_size=len(texts),

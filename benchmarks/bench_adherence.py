@@ -346,6 +346,12 @@ def main() -> int:
         default=None,
         help="the melody's own guidance (default: the model's generation.json, else --cfg)",
     )
+    ap.add_argument(
+        "--tempo-cfg",
+        type=float,
+        default=None,
+        help="the beat clock's own guidance (default: the model's generation.json, else --cfg)",
+    )
     ap.add_argument("--temperature", type=float, default=None, help="default: the model's")
     ap.add_argument(
         "--split",
@@ -402,6 +408,7 @@ def main() -> int:
     given = {
         "cfg_coef": args.cfg,
         "melody_cfg_coef": args.melody_cfg,
+        "tempo_cfg_coef": args.tempo_cfg,
         "temperature": args.temperature,
     }
     gen.set_generation_params(
@@ -511,6 +518,7 @@ def main() -> int:
         "seconds": args.seconds,
         "cfg": gen.params.cfg_coef,
         "melody_cfg": gen.params.melody_cfg_coef,
+        "tempo_cfg": gen.params.tempo_cfg_coef,
         "temperature": gen.params.temperature,
         "split": args.split,
         "instrument_family_accuracy": mean(

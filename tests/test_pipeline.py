@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from audiogen.errors import UserError
-from audiogen.pipeline import MusicGenerator
+from audiogen.pipeline import MusicGenerator, null_melody
 
 WORDS = "a slow fast irish reel jig air on fiddle flute piano in d major minor with drums".split()
 
@@ -145,6 +145,7 @@ def test_generation_params_are_checked_before_they_apply():
         (dict(top_k=2.5), "top_k must be a whole number"),
         (dict(top_k=True), "top_k must be a whole number"),
         (dict(cfg_coef="3"), "cfg_coef must be a number"),
+        (dict(tempo_cfg_coef=float("nan")), "tempo_cfg_coef must be a finite number"),
         (dict(temperature=float("inf")), "temperature must be a finite number"),
         (dict(duration=0), "duration must be > 0"),
     ]:
@@ -196,3 +197,32 @@ def test_a_clocked_model_saves_loads_and_follows_the_prompts_tempo(tmp_path):
     assert not torch.equal(codes(gen, "reel, 120 bpm"), codes(gen, "reel, 80 bpm"))
     assert not torch.equal(codes(gen, "reel, 120 bpm", chroma), codes(gen, "reel", chroma))
     assert torch.equal(codes(gen, "reel"), codes(silent, "reel"))
+
+    # The clock's own guidance scale: one more branch (the caption without its clock), after
+    # the melody's, only for prompts that state a tempo; at cfg_coef it is plain CFG.
+    def branches(g, prompt, melody=None):
+        mel = None if melody is None else [melody]
+        cond, null, partials, coefs = g.branch_conditions([prompt], mel, 8)
+        return cond, partials, coefs
+
+    gen.set_generation_params(tempo_cfg_coef=8.0)
+    cond, partials, coefs = branches(gen, "reel, 120 bpm", chroma)
+    assert coefs == [6.0, 8.0] and len(partials) == 2
+    m = gen.model
+    text_tok, mel_tok = m.tokenize(["reel, 120 bpm"], [chroma])
+    tempo_tok = m.tokenize_tempo(["reel, 120 bpm"], m.spec.lm.pattern().seq_len(8))
+    no_melody = m.encode(text_tok, null_melody(mel_tok), tempo_tok)
+    neither = m.encode(text_tok, null_melody(mel_tok), tempo_tok.null())
+    assert torch.equal(partials[0].frame, no_melody.frame)
+    assert torch.equal(partials[1].frame, neither.frame)
+    assert not torch.equal(no_melody.frame, neither.frame)
+    assert branches(gen, "reel, 120 bpm")[2] == [8.0]
+    assert branches(gen, "reel", chroma)[2] == [6.0]
+    assert branches(gen, "reel")[2] == []
+    guided = codes(gen, "reel, 120 bpm")
+    gen.set_generation_params(tempo_cfg_coef=3.0)
+    assert branches(gen, "reel, 120 bpm")[2] == []
+    plain = codes(gen, "reel, 120 bpm")
+    gen.set_generation_params(tempo_cfg_coef=None)
+    assert torch.equal(codes(gen, "reel, 120 bpm"), plain)
+    assert not torch.equal(guided, plain)

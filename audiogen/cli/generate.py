@@ -37,6 +37,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a guidance coefficient of its own for the melody: a third CFG branch, 1.5x the "
         "rows per decode step (the bundled model: 6; equal to --cfg: plain CFG)",
     )
+    p.add_argument(
+        "--tempo-cfg",
+        type=float,
+        default=None,
+        help="a guidance coefficient of its own for the beat clock (models with one, prompts "
+        "stating N bpm): one more CFG branch (equal to --cfg: plain CFG)",
+    )
     p.add_argument("--top-k", type=int, default=None, help="(250)")
     p.add_argument("--top-p", type=float, default=None, help="> 0 overrides top-k (0)")
     p.add_argument("--temperature", type=float, default=None, help="(1.0)")
@@ -117,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         "temperature": args.temperature,
         "cfg_coef": args.cfg,
         "melody_cfg_coef": args.melody_cfg,
+        "tempo_cfg_coef": args.tempo_cfg,
     }
     gen.set_generation_params(
         duration=args.duration, **{k: v for k, v in given.items() if v is not None}

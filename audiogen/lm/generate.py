@@ -6,7 +6,9 @@ and picks the next token per codebook. With a third, partial branch (the conditi
 one of them, e.g. the caption without its melody) the batch is tripled and the two
 differences get scales of their own: ``uncond + (partial - uncond) * cfg_coef + (cond -
 partial) * partial_coef`` (InstructPix2Pix's two guidance scales; equal scales give plain
-CFG). Cross-attention K/V are computed once; the self-attention cache is written in place.
+CFG). More partial branches, each holding less than the one before, extend the chain (e.g.
+caption + clock + melody, caption + clock, caption, null: one scale per added condition).
+Cross-attention K/V are computed once; the self-attention cache is written in place.
 Prompt codes are laid on the pattern and kept where known (continuation); prompts of
 different lengths in one batch are left-aligned (each row's prompt starts at frame 0, a
 shorter prompt simply leaves more frames to generate), so one cache serves them all. Beyond
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -248,8 +250,8 @@ def generate(
     cond: Conditions | None = None,
     null_cond: Conditions | None = None,
     cfg_coef: float = 3.0,
-    partial_cond: Conditions | None = None,
-    partial_coef: float | None = None,
+    partial_cond: Conditions | Sequence[Conditions] | None = None,
+    partial_coef: float | Sequence[float] | None = None,
     prompt: torch.Tensor | None = None,
     prompt_lengths: torch.Tensor | list[int] | None = None,
     batch_size: int | None = None,
@@ -285,16 +287,21 @@ def generate(
         null_cond = cond.null()
     if (partial_cond is None) != (partial_coef is None):
         raise ValueError("partial_cond and partial_coef go together")
-    if partial_cond is not None and not use_cfg:
+    partials = [partial_cond] if isinstance(partial_cond, Conditions) else list(partial_cond or [])
+    partial_coefs = (
+        [partial_coef] if isinstance(partial_coef, (int, float)) else list(partial_coef or [])
+    )
+    if len(partials) != len(partial_coefs):
+        raise ValueError(f"{len(partials)} partial_cond branches but {len(partial_coefs)} coefs")
+    if partials and not use_cfg:
         raise ValueError("partial_cond needs classifier-free guidance (cfg_coef != 1)")
-    if partial_cond is not None and partial_cond.batch_size != cond.batch_size:
+    if any(pc.batch_size != cond.batch_size for pc in partials):
         raise ValueError("partial_cond and cond batch sizes disagree")
     if not use_cfg:
         branches, coefs = [cond], ()
-    elif partial_cond is None:
-        branches, coefs = [cond, null_cond], (cfg_coef,)
-    else:
-        branches, coefs = [cond, partial_cond, null_cond], (cfg_coef, partial_coef)
+    else:  # coefs from the null branch outwards
+        branches = [cond, *partials, null_cond]
+        coefs = (cfg_coef, *(float(c) for c in reversed(partial_coefs)))
     conds = _merge(branches)
     fp = 0 if prompt is None else prompt.shape[-1]
     lengths = None

@@ -326,6 +326,40 @@ def test_partial_branch_guidance_equals_its_formula_each_step():
     assert (more.logits - plain.logits).abs().max() > 1e-2
 
 
+def test_two_partial_branches_chain_their_scales():
+    """Two partial branches (caption + clock + melody, caption + clock, caption, null): the
+    mixed logits are ``u + (p2 - u) * cfg + (p1 - p2) * coef2 + (c - p1) * coef1``, and all
+    scales equal give plain CFG's tokens."""
+    torch.manual_seed(1)
+    lm = MusicLM(config=tiny_config()).eval()
+    cross = torch.randn(1, 3, 32)
+    melody, clock = torch.randn(1, 9, 32), torch.randn(1, 9, 32)
+    cond = Conditions(cross=cross, frame=melody + clock)
+    p1 = Conditions(cross=cross, frame=clock)  # the melody nulled
+    p2 = Conditions(cross=cross, frame=torch.zeros_like(clock))  # the clock too
+    null = cond.null()
+    kw = dict(num_frames=6, cond=cond, cfg_coef=3.0, return_logits=True)
+    out = generate(
+        lm,
+        **kw,
+        partial_cond=[p1, p2],
+        partial_coef=[6.0, 4.0],
+        params=SamplingParams(top_k=4),
+        generator=torch.Generator().manual_seed(0),
+    )
+    seq = lm.config.pattern().build(out.codes, special_token=32).seq
+    with torch.no_grad():
+        c, l1, l2 = (lm(seq, cross=cross, frame=x.frame).logits for x in (cond, p1, p2))
+        u = lm(seq, cross=torch.zeros_like(cross), cross_mask=null.cross_mask).logits
+    ref = (u + (l2 - u) * 3.0 + (l1 - l2) * 4.0 + (c - l1) * 6.0)[:, :, :-1]
+    assert (out.logits - ref).abs().max() < 1e-4
+    plain = generate(lm, **kw, params=GREEDY)
+    same = generate(lm, **kw, params=GREEDY, partial_cond=[p1, p2], partial_coef=[3.0, 3.0])
+    assert torch.equal(same.codes, plain.codes)
+    with pytest.raises(ValueError, match="2 partial_cond branches but 1 coefs"):
+        generate(lm, **kw, partial_cond=[p1, p2], partial_coef=[6.0])
+
+
 def test_partial_branch_needs_its_coefficient_and_cfg():
     lm = MusicLM(config=tiny_config()).eval()
     cond = Conditions(cross=torch.randn(1, 3, 32))
