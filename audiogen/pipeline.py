@@ -281,7 +281,7 @@ class MusicGenerator:
 
     def set_generation_params(self, **kwargs) -> None:
         """Set any of duration, top_k, top_p, temperature, cfg_coef, melody_cfg_coef,
-        use_sampling, extend_stride."""
+        tempo_cfg_coef, use_sampling, extend_stride."""
         try:
             params = replace(self.params, **kwargs)
         except TypeError as e:

@@ -71,8 +71,9 @@ done_ lm-clock
 LM="$RUNS/lm_clock/checkpoints/$(cat "$RUNS/lm_clock/checkpoints/latest")"
 
 stage assemble
-# The bundle's sampling defaults: the melody gets a guidance scale of its own, and the
-# temperature is 0.8 (README, bundled model).
-ag assemble --codec "$CODEC" --lm "$LM" --out "$OUT" --set melody_cfg_coef=6 --set temperature=0.8
+# The bundle's sampling defaults: the melody and the beat clock get guidance scales of
+# their own, and the temperature is 0.8 (README, bundled model).
+ag assemble --codec "$CODEC" --lm "$LM" --out "$OUT" --set melody_cfg_coef=6 \
+    --set tempo_cfg_coef=6 --set temperature=0.8
 du -sh "$OUT"
 printf '== train-tiny took %d s in all\n' $(($(date +%s) - T0))

@@ -50,6 +50,19 @@ def test_the_prompts_tempo_drives_the_beat_clock(gen):
     assert tok.present.tolist() == [True, False] and tok.bpm[0] == 120
 
 
+def test_the_bundle_guides_its_beat_clock_at_a_scale_of_its_own():
+    """The bundle ships tempo_cfg_coef (generation.json): a prompt stating a tempo gets the
+    clock's own guidance branch, a prompt without one is generated as before."""
+    g = MusicGenerator.load("tiny", device="cpu", dtype="fp32")
+    assert g.params.tempo_cfg_coef == 6
+    g.set_generation_params(duration=0.5, use_sampling=False)
+    timed, untimed = ["a lively Irish reel for solo fiddle, 120 bpm"], ["a lively Irish reel"]
+    guided, plain_untimed = g.generate_codes(timed), g.generate_codes(untimed)
+    g.set_generation_params(tempo_cfg_coef=None)
+    assert not torch.equal(g.generate_codes(timed), guided)
+    assert torch.equal(g.generate_codes(untimed), plain_untimed)
+
+
 def test_melody_guidance_scale():
     """melody_cfg_coef adds a third CFG branch (the caption without the melody): equal to
     cfg_coef it is plain CFG, larger it changes the output, and without a melody it is unused.
