@@ -68,7 +68,18 @@ ag train lm --recipe recipes/lm_tiny.toml --out "$RUNS/lm_clock" $(resume "$RUNS
     --set train.init="$RUNS/lm_more/checkpoints/step_001000" --set train.steps=800 \
     --set optim.lr=4e-4 --set data.seed=999 --set train.seed=2
 done_ lm-clock
-LM="$RUNS/lm_clock/checkpoints/$(cat "$RUNS/lm_clock/checkpoints/latest")"
+
+stage lm-clock-more
+# A second cycle of 1000 steps with the clock, from the 800-step weights (README, bundled
+# model: tempo 30% -> 40% of the clips, FAD-MFCC of text-only clips up by a quarter).
+# shellcheck disable=SC2046
+ag train lm --recipe recipes/lm_tiny.toml --out "$RUNS/lm_clock2" $(resume "$RUNS/lm_clock2") \
+    --set data.tokens="$RUNS/tokens" --set train.progress=false \
+    --set model.tempo.enabled=true \
+    --set train.init="$RUNS/lm_clock/checkpoints/step_000800" --set train.steps=1000 \
+    --set optim.lr=3e-4 --set data.seed=1234 --set train.seed=3
+done_ lm-clock-more
+LM="$RUNS/lm_clock2/checkpoints/$(cat "$RUNS/lm_clock2/checkpoints/latest")"
 
 stage assemble
 # The bundle's sampling defaults: the melody and the beat clock get guidance scales of
