@@ -426,12 +426,14 @@ class MusicGenerator:
                 and bool(tokens.present.any())
             )
 
+        # Each partial branch drops one more condition: the melody first, then the clock.
+        kept_mel = mel_tok
         if own_scale(p.melody_cfg_coef, mel_tok):
-            mel_tok = null_melody(mel_tok)
-            partials.append(model.encode(text_tok, mel_tok, tempo_tok, text_out=text_out))
+            kept_mel = null_melody(mel_tok)
+            partials.append(model.encode(text_tok, kept_mel, tempo_tok, text_out=text_out))
             coefs.append(p.melody_cfg_coef)
         if own_scale(p.tempo_cfg_coef, tempo_tok):
-            partials.append(model.encode(text_tok, mel_tok, tempo_tok.null(), text_out=text_out))
+            partials.append(model.encode(text_tok, kept_mel, tempo_tok.null(), text_out=text_out))
             coefs.append(p.tempo_cfg_coef)
         return cond, null, partials, coefs
 

@@ -1,8 +1,9 @@
 """End-to-end speed of the bundled tiny model: seconds to generate N seconds of audio.
 
 Times what `audiogen generate` does after loading: text encoding (MiniLM) and the beat
-clock, the LM with CFG (one doubled batch) and KV cache, and codec decoding, with and
-without a melody.
+clock, the LM with CFG (every guidance branch in one batch: two rows, plus one each for the
+melody's and the clock's own scales when the model's settings give them) and KV cache, and
+codec decoding, with and without a melody.
 Median of --repeats runs after one warm-up run; the stages are timed separately too.
 
     python benchmarks/bench_tiny.py [--model tiny] [--seconds 10] [--threads 2]

@@ -19,6 +19,7 @@ frames become the prompt of the next window.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -289,7 +290,7 @@ def generate(
         raise ValueError("partial_cond and partial_coef go together")
     partials = [partial_cond] if isinstance(partial_cond, Conditions) else list(partial_cond or [])
     partial_coefs = (
-        [partial_coef] if isinstance(partial_coef, (int, float)) else list(partial_coef or [])
+        [partial_coef] if isinstance(partial_coef, numbers.Real) else list(partial_coef or [])
     )
     if len(partials) != len(partial_coefs):
         raise ValueError(f"{len(partials)} partial_cond branches but {len(partial_coefs)} coefs")
